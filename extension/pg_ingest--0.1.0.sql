@@ -1,0 +1,99 @@
+-- pg_ingest 0.1.0: asynchronous batched ingestion
+\echo Use "CREATE EXTENSION pg_ingest" to load this file. \quit
+
+-- Rows the worker could not insert, kept whole so a person can read and re-submit them.
+CREATE TABLE ingest_dead_letter (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ticket      bigint NOT NULL,
+    row_number  integer NOT NULL,
+    target      oid NOT NULL,
+    target_name text,
+    role_name   text,
+    raw_row     text NOT NULL,
+    error       text NOT NULL,
+    sqlstate    text NOT NULL,
+    enqueued_at timestamptz,
+    failed_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX ingest_dead_letter_ticket ON ingest_dead_letter (ticket);
+COMMENT ON TABLE ingest_dead_letter IS 'Rows pg_ingest could not insert: raw COPY text line, error and SQLSTATE';
+REVOKE ALL ON ingest_dead_letter FROM PUBLIC;
+
+CREATE FUNCTION ingest_enqueue(target pg_catalog.regclass, rec anyelement)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pg_ingest_enqueue_row'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION ingest_enqueue(pg_catalog.regclass, anyelement) IS
+'Queue one row (of the target''s row type), or an array of them, for asynchronous insertion; returns a ticket';
+
+CREATE FUNCTION ingest_enqueue(target pg_catalog.regclass, doc jsonb)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pg_ingest_enqueue_jsonb'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION ingest_enqueue(pg_catalog.regclass, jsonb) IS
+'Queue one JSON object, or an array of objects, mapped to columns by key (missing keys take defaults); returns a ticket';
+
+CREATE FUNCTION ingest_enqueue_copy(target pg_catalog.regclass, data bytea,
+                                    columns text[] DEFAULT NULL,
+                                    producer_id text DEFAULT NULL,
+                                    batch_seq bigint DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pg_ingest_enqueue_copy'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION ingest_enqueue_copy(pg_catalog.regclass, bytea, text[], text, bigint) IS
+'Bulk form: queue rows in COPY text format (one per line) for the named columns; returns a ticket';
+
+CREATE FUNCTION ingest_flush(timeout interval DEFAULT '30s')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pg_ingest_flush'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION ingest_flush(interval) IS
+'Wait until every row handed over in this database before the call is committed or dead-lettered; false on timeout';
+
+CREATE FUNCTION ingest_table_stats(
+    OUT datid oid, OUT relid oid,
+    OUT rows_enqueued bigint, OUT bytes_enqueued bigint, OUT rows_committed bigint,
+    OUT rows_failed bigint, OUT rows_discarded bigint, OUT batches bigint, OUT retries bigint,
+    OUT rows_queued bigint, OUT oldest_queued_time timestamptz,
+    OUT last_error text, OUT last_error_time timestamptz, OUT last_commit_time timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_ingest_table_stats'
+LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION ingest_ring_stats(
+    OUT ring_bytes bigint, OUT ring_used_bytes bigint, OUT head bigint, OUT tail bigint,
+    OUT workers integer, OUT stats_reset timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pg_ingest_ring_stats'
+LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+
+CREATE VIEW ingest_status AS
+SELECT s.datid,
+       d.datname,
+       s.relid,
+       CASE WHEN s.datid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+            THEN s.relid::pg_catalog.regclass::text END AS relname,
+       s.rows_enqueued, s.bytes_enqueued, s.rows_committed, s.rows_failed, s.rows_discarded,
+       s.rows_queued, s.batches,
+       CASE WHEN s.batches > 0 THEN round((s.rows_committed + s.rows_failed)::numeric / s.batches, 1) END
+           AS avg_batch_rows,
+       s.retries,
+       pg_catalog.now() - s.oldest_queued_time AS oldest_queued_age,
+       s.last_error, s.last_error_time, s.last_commit_time,
+       r.stats_reset
+FROM ingest_table_stats() s
+LEFT JOIN pg_catalog.pg_database d ON d.oid = s.datid
+CROSS JOIN ingest_ring_stats() r;
+COMMENT ON VIEW ingest_status IS 'pg_ingest: one row per (database, target table): queued, committed, failed, speed';
+
+CREATE VIEW ingest_ring AS SELECT * FROM ingest_ring_stats();
+COMMENT ON VIEW ingest_ring IS 'pg_ingest: size and use of the shared-memory ring, running workers';
+
+GRANT SELECT ON ingest_status, ingest_ring TO PUBLIC;
+
+CREATE FUNCTION ingest_reset_stats()
+RETURNS void
+AS 'MODULE_PATHNAME', 'pg_ingest_reset_stats'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION ingest_reset_stats() IS 'Zero the counters shown by ingest_status';
+REVOKE ALL ON FUNCTION ingest_reset_stats() FROM PUBLIC;

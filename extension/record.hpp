@@ -1,0 +1,75 @@
+// record.hpp — layout of what producers write into the ring (plain C++, no PostgreSQL headers).
+//
+// A ring record is an *envelope*: everything one transaction hands over at once (at commit, or
+// when its local buffer spills). The worker takes envelopes whole, so one transaction's rows are
+// never split across two worker transactions.
+//
+//   RecordTag (ring.hpp) | EnvelopeHeader | Entry | Entry | ...
+//   Entry = EntryHeader | int16 attnums[natts] | producer id bytes | COPY text rows, padded to kAlign
+//
+// Each entry is the rows of one ingest_enqueue() call (or a slice of one, when a large call is
+// split): one target relation, one role, one column list, one ticket.
+#pragma once
+
+#include <cstdint>
+
+#include "ring.hpp"
+
+namespace pgi {
+
+struct EnvelopeHeader {
+    uint32_t dboid;
+    uint32_t xid;      // enqueuing (sub)transaction, or 0: insert only once it has committed
+    int32_t waiter;    // pgprocno of a backend waiting before its commit (cancellable), or -1
+    uint32_t nentries;
+    uint64_t waiter_gen; // generation the waiter published in its WaitSlot
+    int64_t enqueued_at; // TimestampTz of the hand-over
+};
+
+enum EntryFlags : uint16_t {
+    kEntryHasProducer = 1, // exactly-once producer id + batch sequence present
+};
+
+struct EntryHeader {
+    uint32_t len; // whole entry in bytes, multiple of kAlign
+    uint32_t reloid;
+    uint32_t roleid;
+    uint32_t nrows;
+    uint64_t ticket;
+    uint32_t first_row; // 1-based number of this slice's first row within the ticket
+    uint16_t natts;     // 0 = all columns in table order
+    uint16_t flags;
+    uint32_t data_len;
+    uint32_t producer_len;
+    int64_t batch_seq;
+};
+
+constexpr uint64_t kEnvelopeOverhead = sizeof(RecordTag) + align_up(sizeof(EnvelopeHeader));
+
+inline uint64_t entry_size(uint32_t natts, uint32_t producer_len, uint64_t data_len) {
+    return align_up(sizeof(EntryHeader) + natts * sizeof(int16_t) + producer_len + data_len);
+}
+
+inline EnvelopeHeader *envelope_of(Ring *r, uint64_t pos) {
+    return reinterpret_cast<EnvelopeHeader *>(r->bytes(pos) + sizeof(RecordTag));
+}
+
+inline EntryHeader *first_entry(Ring *r, uint64_t pos) {
+    return reinterpret_cast<EntryHeader *>(r->bytes(pos) + kEnvelopeOverhead);
+}
+
+inline EntryHeader *next_entry(EntryHeader *e) {
+    return reinterpret_cast<EntryHeader *>(reinterpret_cast<unsigned char *>(e) + e->len);
+}
+
+inline const int16_t *entry_attnums(const EntryHeader *e) {
+    return reinterpret_cast<const int16_t *>(e + 1);
+}
+
+inline const char *entry_producer(const EntryHeader *e) {
+    return reinterpret_cast<const char *>(entry_attnums(e) + e->natts);
+}
+
+inline const char *entry_data(const EntryHeader *e) { return entry_producer(e) + e->producer_len; }
+
+} // namespace pgi

@@ -1,0 +1,160 @@
+// shmem.cpp — pg_ingest's shared memory: the ring, worker slots, wait slots, per-table stats.
+//
+// Requested in shmem_request_hook (PostgreSQL 15), created in shmem_startup_hook under
+// AddinShmemInitLock. Both hooks run again after a crash-restart, which recreates everything
+// empty: rows that were only in the ring are gone (see docs/ARCHITECTURE.md, "Crashes").
+#include "pgi.hpp"
+
+extern "C" {
+#include "access/twophase.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+}
+
+namespace pgi {
+
+Shared *shared = nullptr;
+
+static shmem_request_hook_type prev_shmem_request_hook = nullptr;
+static shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
+
+static int wait_slot_count() { return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts + 1; }
+
+static Size shared_size() {
+    Size size = MAXALIGN(sizeof(Shared));
+    size = add_size(size, mul_size(guc_max_workers, sizeof(WorkerSlot)));
+    size = add_size(size, mul_size(wait_slot_count(), sizeof(WaitSlot)));
+    size = add_size(size, mul_size(guc_max_tables, sizeof(TableStats)));
+    size = add_size(size, kAlign);
+    size = add_size(size, Ring::shmem_size((uint64_t)guc_ring_size_kb * 1024));
+    return size;
+}
+
+static void shmem_request() {
+    if (prev_shmem_request_hook)
+        prev_shmem_request_hook();
+    RequestAddinShmemSpace(shared_size());
+    RequestNamedLWLockTranche("pg_ingest", 2);
+}
+
+static void shmem_startup() {
+    if (prev_shmem_startup_hook)
+        prev_shmem_startup_hook();
+
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    bool found;
+    char *base = static_cast<char *>(ShmemInitStruct("pg_ingest", shared_size(), &found));
+    shared = reinterpret_cast<Shared *>(base);
+    if (!found) {
+        memset(base, 0, shared_size());
+        char *p = base + MAXALIGN(sizeof(Shared));
+        shared->nworkers = guc_max_workers;
+        shared->workers = reinterpret_cast<WorkerSlot *>(p);
+        p += guc_max_workers * sizeof(WorkerSlot);
+        shared->nwaitslots = wait_slot_count();
+        shared->waits = reinterpret_cast<WaitSlot *>(p);
+        p += shared->nwaitslots * sizeof(WaitSlot);
+        shared->ntables = guc_max_tables;
+        shared->tables = reinterpret_cast<TableStats *>(p);
+        p += guc_max_tables * sizeof(TableStats);
+        p = reinterpret_cast<char *>(align_up(reinterpret_cast<uintptr_t>(p)));
+        shared->ring = reinterpret_cast<Ring *>(p);
+        shared->ring->init((uint64_t)guc_ring_size_kb * 1024);
+
+        LWLockPadded *locks = GetNamedLWLockTranche("pg_ingest");
+        shared->lock = &locks[0].lock;
+        shared->stats_lock = &locks[1].lock;
+        ConditionVariableInit(&shared->space_cv);
+        for (int i = 0; i < shared->nworkers; i++)
+            ConditionVariableInit(&shared->workers[i].done_cv);
+        // Tickets stay monotonic across restarts: each start begins at the current time in
+        // microseconds, ahead of any ticket an earlier run could have handed out.
+        shared->next_ticket.store((uint64_t)GetCurrentTimestamp(), std::memory_order_relaxed);
+        shared->stats_reset.store(GetCurrentTimestamp(), std::memory_order_relaxed);
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+void shmem_install_hooks() {
+    prev_shmem_request_hook = shmem_request_hook;
+    shmem_request_hook = shmem_request;
+    prev_shmem_startup_hook = shmem_startup_hook;
+    shmem_startup_hook = shmem_startup;
+}
+
+void shmem_require() {
+    if (!shared)
+        throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                        "pg_ingest must be loaded via shared_preload_libraries",
+                        "Add pg_ingest to shared_preload_libraries in postgresql.conf and restart the server.");
+}
+
+// Lock-free lookup; insertion of a new key under stats_lock. Returns nullptr when the table is
+// full (the rows still flow; only their statistics are not kept).
+TableStats *table_stats(Oid dboid, Oid reloid, bool create) {
+    uint64_t key = ((uint64_t)dboid << 32) | reloid;
+    int n = shared->ntables;
+    uint64_t h = key * UINT64CONST(0x9E3779B97F4A7C15);
+    int start = (int)(h % (uint64_t)n);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            if (!create)
+                return nullptr;
+            LWLockAcquire(shared->stats_lock, LW_EXCLUSIVE);
+        }
+        for (int i = 0; i < n; i++) {
+            TableStats *ts = &shared->tables[(start + i) % n];
+            uint64_t k = ts->key.load(std::memory_order_acquire);
+            if (k == key) {
+                if (pass == 1)
+                    LWLockRelease(shared->stats_lock);
+                return ts;
+            }
+            if (k == 0) {
+                if (pass == 0)
+                    break;
+                ts->key.store(key, std::memory_order_release);
+                LWLockRelease(shared->stats_lock);
+                return ts;
+            }
+        }
+    }
+    LWLockRelease(shared->stats_lock);
+    return nullptr;
+}
+
+void record_table_error(TableStats *ts, const char *message) {
+    if (!ts)
+        return;
+    LWLockAcquire(shared->stats_lock, LW_EXCLUSIVE);
+    strlcpy(ts->last_error, message, kLastErrorLen);
+    ts->last_error_time.store(GetCurrentTimestamp(), std::memory_order_relaxed);
+    LWLockRelease(shared->stats_lock);
+}
+
+// The tail may pass only positions that every running worker has already read past, so no
+// worker ever reads a header whose bytes a producer is rewriting.
+uint64_t tail_limit() {
+    uint64_t limit = shared->ring->head.load(std::memory_order_acquire);
+    for (int i = 0; i < shared->nworkers; i++) {
+        WorkerSlot *w = &shared->workers[i];
+        if (w->state != kSlotFree) {
+            uint64_t low = w->scan_low.load(std::memory_order_acquire);
+            if (low < limit)
+                limit = low;
+        }
+    }
+    return limit;
+}
+
+void advance_tail() {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    uint64_t before = shared->ring->tail.load(std::memory_order_relaxed);
+    uint64_t after = shared->ring->advance_tail(tail_limit());
+    LWLockRelease(shared->lock);
+    if (after != before)
+        ConditionVariableBroadcast(&shared->space_cv);
+}
+
+} // namespace pgi

@@ -1,0 +1,107 @@
+// status.cpp — what ingest_status, ingest_ring and ingest_reset_stats() show.
+#include "pgi.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+}
+
+using namespace pgi;
+
+static Datum time_or_null(int64_t t, bool *isnull) {
+    *isnull = (t == 0);
+    return TimestampTzGetDatum(t);
+}
+
+// ingest_table_stats(): one row per (database, target table) seen since the server started.
+PGI_FUNCTION(pg_ingest_table_stats) {
+    return pg_guard([&]() -> Datum {
+        shmem_require();
+        ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+        InitMaterializedSRF(fcinfo, 0);
+        for (int i = 0; i < shared->ntables; i++) {
+            TableStats *ts = &shared->tables[i];
+            uint64_t key = ts->key.load(std::memory_order_acquire);
+            if (key == 0)
+                continue;
+            Datum v[14];
+            bool n[14] = {false};
+            uint64_t enq = ts->rows_enqueued.load(), com = ts->rows_committed.load(), fail = ts->rows_failed.load(),
+                     disc = ts->rows_discarded.load(), batches = ts->batches.load();
+            v[0] = ObjectIdGetDatum((Oid)(key >> 32));
+            v[1] = ObjectIdGetDatum((Oid)(key & 0xffffffff));
+            v[2] = Int64GetDatum((int64)enq);
+            v[3] = Int64GetDatum((int64)ts->bytes_enqueued.load());
+            v[4] = Int64GetDatum((int64)com);
+            v[5] = Int64GetDatum((int64)fail);
+            v[6] = Int64GetDatum((int64)disc);
+            v[7] = Int64GetDatum((int64)batches);
+            v[8] = Int64GetDatum((int64)ts->retries.load());
+            uint64_t done = com + fail + disc;
+            v[9] = Int64GetDatum(enq > done ? (int64)(enq - done) : 0);
+            v[10] = time_or_null(ts->oldest_queued_at.load(), &n[10]);
+            LWLockAcquire(shared->stats_lock, LW_SHARED);
+            n[11] = ts->last_error[0] == '\0';
+            v[11] = n[11] ? (Datum)0 : CStringGetTextDatum(ts->last_error);
+            LWLockRelease(shared->stats_lock);
+            v[12] = time_or_null(ts->last_error_time.load(), &n[12]);
+            v[13] = time_or_null(ts->last_commit_time.load(), &n[13]);
+            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+        }
+        return (Datum)0;
+    });
+}
+
+// ingest_ring_stats(): one row about the ring and the workers.
+PGI_FUNCTION(pg_ingest_ring_stats) {
+    return pg_guard([&]() -> Datum {
+        shmem_require();
+        TupleDesc desc;
+        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+            ereport(ERROR, (errmsg("return type must be a row type")));
+        Ring *r = shared->ring;
+        int running = 0;
+        LWLockAcquire(shared->lock, LW_SHARED);
+        for (int i = 0; i < shared->nworkers; i++)
+            running += shared->workers[i].state == kSlotRunning;
+        LWLockRelease(shared->lock);
+        Datum v[6];
+        bool n[6] = {false};
+        v[0] = Int64GetDatum((int64)r->capacity);
+        v[1] = Int64GetDatum((int64)r->used());
+        v[2] = Int64GetDatum((int64)r->head.load());
+        v[3] = Int64GetDatum((int64)r->tail.load());
+        v[4] = Int32GetDatum(running);
+        v[5] = TimestampTzGetDatum(shared->stats_reset.load());
+        return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), v, n));
+    });
+}
+
+// ingest_reset_stats(): zeroes the counters (not what is queued).
+PGI_FUNCTION(pg_ingest_reset_stats) {
+    return pg_guard([&]() -> Datum {
+        shmem_require();
+        LWLockAcquire(shared->stats_lock, LW_EXCLUSIVE);
+        for (int i = 0; i < shared->ntables; i++) {
+            TableStats *ts = &shared->tables[i];
+            // rows_enqueued keeps what is still queued, so rows_queued stays right.
+            uint64_t done = ts->rows_committed.load() + ts->rows_failed.load() + ts->rows_discarded.load();
+            uint64_t enq = ts->rows_enqueued.load();
+            ts->rows_enqueued.store(enq > done ? enq - done : 0);
+            ts->bytes_enqueued.store(0);
+            ts->rows_committed.store(0);
+            ts->rows_failed.store(0);
+            ts->rows_discarded.store(0);
+            ts->batches.store(0);
+            ts->retries.store(0);
+            ts->last_error[0] = '\0';
+            ts->last_error_time.store(0);
+            ts->last_commit_time.store(0);
+        }
+        shared->stats_reset.store(GetCurrentTimestamp());
+        LWLockRelease(shared->stats_lock);
+        PG_RETURN_VOID();
+    });
+}

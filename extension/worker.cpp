@@ -1,0 +1,805 @@
+// worker.cpp — one background worker per active database drains that database's envelopes from
+// the ring into the target tables, in batches, through PostgreSQL's own COPY FROM machinery
+// (BeginCopyFrom with a data-source callback + CopyFrom: multi-row heap inserts, indexes,
+// defaults, constraints, triggers, partition routing, WAL), as the role that enqueued the rows.
+//
+// A batch is one transaction (group commit). Envelopes are marked done only after that
+// transaction has committed, so a worker that errors or is killed loses nothing: its successor
+// finds the same envelopes still ready. Bad rows are isolated by bisecting the failing group in
+// subtransactions and stored in ingest_dead_letter.
+#include "pgi.hpp"
+
+extern "C" {
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/transam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "access/genam.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "commands/copy.h"
+#include "commands/dbcommands.h"
+#include "mb/pg_wchar.h"
+#include "utils/fmgroids.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "nodes/pg_list.h"
+#include "parser/parse_node.h"
+#include "parser/parse_relation.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+}
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace pgi {
+
+// ---------------------------------------------------------------------------------------------
+// Starting workers (called by backends).
+
+WorkerSlot *find_worker(Oid dboid) {
+    for (int i = 0; i < shared->nworkers; i++) {
+        WorkerSlot *w = &shared->workers[i];
+        if (w->state != kSlotFree && w->dboid == dboid)
+            return w;
+    }
+    return nullptr;
+}
+
+static bool register_worker(int idx, Oid dboid) {
+    BackgroundWorker bgw;
+    memset(&bgw, 0, sizeof(bgw));
+    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    bgw.bgw_restart_time = 1; // restarted after an error exit (code 1); never for code 0
+    strlcpy(bgw.bgw_library_name, "pg_ingest", BGW_MAXLEN);
+    strlcpy(bgw.bgw_function_name, "pg_ingest_worker_main", BGW_MAXLEN);
+    snprintf(bgw.bgw_name, BGW_MAXLEN, "pg_ingest worker for database %u", dboid);
+    strlcpy(bgw.bgw_type, "pg_ingest worker", BGW_MAXLEN);
+    bgw.bgw_main_arg = Int32GetDatum(idx);
+    memcpy(bgw.bgw_extra, &dboid, sizeof(dboid));
+    bgw.bgw_notify_pid = 0;
+    return RegisterDynamicBackgroundWorker(&bgw, nullptr);
+}
+
+void ensure_worker(Oid dboid) {
+    if (find_worker(dboid))
+        return;
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    if (find_worker(dboid)) {
+        LWLockRelease(shared->lock);
+        return;
+    }
+    int idx = -1;
+    for (int i = 0; i < shared->nworkers && idx < 0; i++)
+        if (shared->workers[i].state == kSlotFree)
+            idx = i;
+    if (idx < 0) {
+        LWLockRelease(shared->lock);
+        ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                        errmsg("no pg_ingest worker is free for database \"%s\"", get_database_name(dboid)),
+                        errdetail("All %d workers (ingest.max_workers) serve other databases.", shared->nworkers),
+                        errhint("Raise ingest.max_workers and restart the server.")));
+    }
+    WorkerSlot *w = &shared->workers[idx];
+    w->dboid = dboid;
+    w->state = kSlotStarting;
+    w->pid = 0;
+    w->latch = nullptr;
+    uint64 tail = shared->ring->tail.load(std::memory_order_acquire);
+    w->scan_low.store(tail, std::memory_order_release);
+    w->done_pos.store(tail, std::memory_order_release);
+    bool ok = register_worker(idx, dboid);
+    if (!ok) {
+        w->state = kSlotFree;
+        w->dboid = InvalidOid;
+    }
+    LWLockRelease(shared->lock);
+    if (!ok)
+        ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                        errmsg("could not start a pg_ingest worker: no background worker slot is free"),
+                        errhint("Raise max_worker_processes (each database that uses pg_ingest needs one).")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker state.
+
+static volatile sig_atomic_t got_sigterm = false;
+static WorkerSlot *my_slot = nullptr;
+static Oid my_db = InvalidOid;
+
+static void handle_sigterm(SIGNAL_ARGS) {
+    int save_errno = errno;
+    got_sigterm = true;
+    SetLatch(MyLatch);
+    errno = save_errno;
+}
+
+static void release_slot(int, Datum) {
+    if (!my_slot)
+        return;
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    // Keep the slot reserved for this database: the postmaster restarts us after an error exit,
+    // and during shutdown nothing starts again anyway.
+    my_slot->state = kSlotStarting;
+    my_slot->pid = 0;
+    my_slot->latch = nullptr;
+    LWLockRelease(shared->lock);
+    my_slot = nullptr;
+}
+
+static void claim_slot(int idx, Oid dboid) {
+    if (idx < 0 || idx >= shared->nworkers)
+        ereport(FATAL, (errmsg("pg_ingest worker slot %d out of range", idx)));
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    WorkerSlot *w = &shared->workers[idx];
+    if (w->state == kSlotRunning && w->pid != 0 && w->pid != MyProcPid && w->dboid == dboid) {
+        LWLockRelease(shared->lock);
+        ereport(LOG, (errmsg("pg_ingest worker for database %u already running", dboid)));
+        proc_exit(0);
+    }
+    if (w->state == kSlotFree) { // shared memory was reinitialized after a crash
+        uint64 tail = shared->ring->tail.load(std::memory_order_acquire);
+        w->scan_low.store(tail, std::memory_order_release);
+        w->done_pos.store(tail, std::memory_order_release);
+    }
+    w->dboid = dboid;
+    w->state = kSlotRunning;
+    w->pid = MyProcPid;
+    w->latch = MyLatch;
+    w->started_at = GetCurrentTimestamp();
+    my_slot = w;
+    LWLockRelease(shared->lock);
+    before_shmem_exit(release_slot, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// COPY data source: the rows of the group being inserted, as a list of byte ranges.
+
+struct Segment {
+    const char *p;
+    size_t n;
+};
+
+static const std::vector<Segment> *src_segments = nullptr;
+static size_t src_index = 0, src_offset = 0;
+
+static int copy_source(void *outbuf, int, int maxread) {
+    char *out = static_cast<char *>(outbuf);
+    int got = 0;
+    while (got < maxread && src_index < src_segments->size()) {
+        const Segment &s = (*src_segments)[src_index];
+        size_t take = std::min<size_t>(s.n - src_offset, (size_t)(maxread - got));
+        memcpy(out + got, s.p + src_offset, take);
+        got += (int)take;
+        src_offset += take;
+        if (src_offset == s.n) {
+            src_index++;
+            src_offset = 0;
+        }
+    }
+    return got;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches.
+
+struct Row {
+    const char *p;
+    size_t n;      // including the newline
+    size_t entry;  // index into Batch::entries
+    uint32_t rowno;
+};
+
+struct EntryRef {
+    uint64_t env_pos;
+    EntryHeader *e;
+    uint32_t failed = 0;
+};
+
+struct Group {
+    Oid reloid, roleid;
+    std::vector<int16_t> attnums;
+    std::vector<size_t> entries;
+};
+
+struct Batch {
+    std::vector<uint64_t> envelopes;
+    std::vector<EntryRef> entries;
+    std::vector<Group> groups;
+    uint64_t rows = 0, bytes = 0;
+    uint64_t scan_end = 0;
+    uint64_t first_pending = UINT64_MAX;
+};
+
+// Thrown when a waiting backend withdrew its rows while we were inserting them.
+struct WithdrawnEnvelope {
+    uint64_t pos;
+};
+
+static Ring *ring() { return shared->ring; }
+
+static void wake_waiter(EnvelopeHeader *env) {
+    if (env->waiter >= 0 && env->waiter < (int)ProcGlobal->allProcCount)
+        SetLatch(&ProcGlobal->allProcs[env->waiter].procLatch);
+}
+
+static void discard_envelope(uint64_t pos) {
+    EnvelopeHeader *env = envelope_of(ring(), pos);
+    EntryHeader *e = first_entry(ring(), pos);
+    for (uint32_t i = 0; i < env->nentries; i++, e = next_entry(e)) {
+        TableStats *ts = table_stats(my_db, e->reloid, true);
+        if (ts)
+            ts->rows_discarded.fetch_add(e->nrows, std::memory_order_relaxed);
+    }
+    ring()->mark(pos, kReady, kDone);
+    wake_waiter(env);
+}
+
+// Scans the ring from scan_low and takes this database's ready envelopes, up to the batch limits.
+// Envelopes of a (sub)transaction still in progress are left for later; those of one that
+// rolled back are discarded.
+static Batch collect() {
+    Batch b;
+    Ring *r = ring();
+    uint64_t pos = my_slot->scan_low.load(std::memory_order_relaxed);
+    uint64_t head = r->head.load(std::memory_order_acquire);
+    uint64_t max_rows = (uint64_t)guc_batch_rows;
+    uint64_t max_bytes = (uint64_t)guc_batch_bytes_kb * 1024;
+    std::map<std::tuple<Oid, Oid, std::vector<int16_t>>, size_t> group_of;
+    while (pos < head && b.rows < max_rows && b.bytes < max_bytes) {
+        uint64_t s = r->state(pos);
+        if (s == 0)
+            break; // reserved, not yet published
+        uint64_t len = r->length(pos);
+        if (s != kReady) {
+            pos += len;
+            continue;
+        }
+        EnvelopeHeader *env = envelope_of(r, pos);
+        if (env->dboid != my_db) {
+            pos += len;
+            continue;
+        }
+        if (env->xid != InvalidTransactionId) {
+            TransactionId xid = env->xid;
+            if (pg_guard([&] { return TransactionIdIsInProgress(xid); })) {
+                b.first_pending = std::min(b.first_pending, pos);
+                pos += len;
+                continue;
+            }
+            if (!pg_guard([&] { return TransactionIdDidCommit(xid); })) {
+                discard_envelope(pos);
+                pos += len;
+                continue;
+            }
+        }
+        b.envelopes.push_back(pos);
+        b.bytes += len;
+        EntryHeader *e = first_entry(r, pos);
+        for (uint32_t i = 0; i < env->nentries; i++, e = next_entry(e)) {
+            std::vector<int16_t> atts(entry_attnums(e), entry_attnums(e) + e->natts);
+            auto key = std::make_tuple((Oid)e->reloid, (Oid)e->roleid, atts);
+            auto it = group_of.find(key);
+            if (it == group_of.end()) {
+                it = group_of.emplace(key, b.groups.size()).first;
+                b.groups.push_back(Group{e->reloid, e->roleid, atts, {}});
+            }
+            b.groups[it->second].entries.push_back(b.entries.size());
+            b.entries.push_back(EntryRef{pos, e});
+            b.rows += e->nrows;
+        }
+        pos += len;
+    }
+    b.scan_end = pos;
+    return b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inserting.
+
+// Checks that would fail every row of a group alike. Returns nullptr when the group may proceed,
+// else the reason (palloc'd) and its SQLSTATE.
+static const char *group_precheck(const Group &g, int *sqlstate) {
+    *sqlstate = ERRCODE_INSUFFICIENT_PRIVILEGE;
+    if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(g.roleid)))
+        return psprintf("the enqueuing role (OID %u) no longer exists", g.roleid);
+    char *relname = get_rel_name(g.reloid);
+    if (!relname) {
+        *sqlstate = ERRCODE_UNDEFINED_TABLE;
+        return psprintf("the target table (OID %u) no longer exists", g.reloid);
+    }
+    if (pg_class_aclcheck(g.reloid, g.roleid, ACL_INSERT) != ACLCHECK_OK) {
+        bool ok;
+        if (g.attnums.empty())
+            ok = pg_attribute_aclcheck_all(g.reloid, g.roleid, ACL_INSERT, ACLMASK_ALL) == ACLCHECK_OK;
+        else {
+            ok = true;
+            for (size_t i = 0; i < g.attnums.size() && ok; i++)
+                ok = pg_attribute_aclcheck(g.reloid, g.attnums[i], g.roleid, ACL_INSERT) == ACLCHECK_OK;
+        }
+        if (!ok)
+            return psprintf("permission denied for table %s (role %s)", relname, GetUserNameFromId(g.roleid, true));
+    }
+    if (check_enable_rls(g.reloid, g.roleid, true) == RLS_ENABLED) {
+        *sqlstate = ERRCODE_FEATURE_NOT_SUPPORTED;
+        return psprintf("row-level security is enabled on %s for role %s", relname,
+                        GetUserNameFromId(g.roleid, true));
+    }
+    return nullptr;
+}
+
+// COPY the given byte ranges into the group's table as the enqueuing role. PostgreSQL errors
+// propagate (call inside pg_guard).
+static uint64 copy_into(const Group &g, const std::vector<Segment> &segs) {
+    Oid save_userid;
+    int save_sec;
+    GetUserIdAndSecContext(&save_userid, &save_sec);
+    Relation rel = table_open(g.reloid, RowExclusiveLock);
+    SetUserIdAndSecContext(g.roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    List *attnames = NIL;
+    for (int16_t a : g.attnums) {
+        char *name = get_attname(g.reloid, a, true);
+        if (!name)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                            errmsg("column %d of relation \"%s\" no longer exists", a, RelationGetRelationName(rel))));
+        attnames = lappend(attnames, makeString(name));
+    }
+    List *options = list_make1(makeDefElem(pstrdup("encoding"), (Node *)makeString(pstrdup(GetDatabaseEncodingName())), -1));
+    ParseState *pstate = make_parsestate(nullptr);
+    // CopyFrom builds its executor state from the parse state's range table.
+    ParseNamespaceItem *nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, nullptr, false, false);
+    nsitem->p_rte->requiredPerms = ACL_INSERT;
+    src_segments = &segs;
+    src_index = src_offset = 0;
+    CopyFromState cstate = BeginCopyFrom(pstate, rel, nullptr, nullptr, false, copy_source, attnames, options);
+    uint64 n = CopyFrom(cstate);
+    EndCopyFrom(cstate);
+    free_parsestate(pstate);
+    SetUserIdAndSecContext(save_userid, save_sec);
+    table_close(rel, NoLock);
+    return n;
+}
+
+// The schema pg_ingest was created in (PostgreSQL 15 exports no helper for this).
+static Oid extension_schema() {
+    Oid ext = get_extension_oid("pg_ingest", true);
+    if (!OidIsValid(ext))
+        return InvalidOid;
+    Relation rel = table_open(ExtensionRelationId, AccessShareLock);
+    ScanKeyData key;
+    ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(ext));
+    SysScanDesc scan = systable_beginscan(rel, ExtensionOidIndexId, true, nullptr, 1, &key);
+    HeapTuple tup = systable_getnext(scan);
+    Oid nsp = HeapTupleIsValid(tup) ? ((Form_pg_extension)GETSTRUCT(tup))->extnamespace : InvalidOid;
+    systable_endscan(scan);
+    table_close(rel, AccessShareLock);
+    return nsp;
+}
+
+static Oid dead_letter_relid() {
+    Oid nsp = extension_schema();
+    return OidIsValid(nsp) ? get_relname_relid("ingest_dead_letter", nsp) : InvalidOid;
+}
+
+struct DeadRow {
+    const EntryHeader *e;
+    uint32_t rowno;
+    std::string raw;
+    std::string error;
+    std::string sqlstate;
+};
+
+static void store_dead_letters(const Group &g, const std::vector<DeadRow> &rows) {
+    if (rows.empty())
+        return;
+    pg_guard([&] {
+        Oid dl = dead_letter_relid();
+        if (!OidIsValid(dl))
+            ereport(ERROR, (errmsg("pg_ingest: table ingest_dead_letter is missing in database %u", my_db)));
+        char *sql = psprintf("INSERT INTO %s (ticket, row_number, target, target_name, role_name, raw_row, error, "
+                             "sqlstate, enqueued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                             quote_qualified_identifier(get_namespace_name(get_rel_namespace(dl)), get_rel_name(dl)));
+        Oid types[9] = {INT8OID, INT4OID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+        SPI_connect();
+        SPIPlanPtr plan = SPI_prepare(sql, 9, types);
+        char *relname = get_rel_name(g.reloid);
+        char *rolname = GetUserNameFromId(g.roleid, true);
+        for (const DeadRow &d : rows) {
+            Datum vals[9];
+            char nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+            vals[0] = Int64GetDatum((int64)d.e->ticket);
+            vals[1] = Int32GetDatum((int32)d.rowno);
+            vals[2] = ObjectIdGetDatum(g.reloid);
+            vals[3] = relname ? CStringGetTextDatum(relname) : (Datum)0;
+            nulls[3] = relname ? ' ' : 'n';
+            vals[4] = rolname ? CStringGetTextDatum(rolname) : (Datum)0;
+            nulls[4] = rolname ? ' ' : 'n';
+            vals[5] = CStringGetTextDatum(d.raw.c_str());
+            vals[6] = CStringGetTextDatum(d.error.c_str());
+            vals[7] = CStringGetTextDatum(d.sqlstate.c_str());
+            vals[8] = TimestampTzGetDatum(GetCurrentTimestamp());
+            SPI_execute_plan(plan, vals, nulls, false, 0);
+        }
+        SPI_finish();
+    });
+}
+
+static std::vector<Row> rows_of(const Batch &b, const Group &g) {
+    std::vector<Row> rows;
+    for (size_t ei : g.entries) {
+        const EntryHeader *e = b.entries[ei].e;
+        const char *p = entry_data(e);
+        const char *end = p + e->data_len;
+        uint32_t rowno = e->first_row;
+        while (p < end) {
+            const char *nl = static_cast<const char *>(memchr(p, '\n', end - p));
+            size_t n = nl ? (size_t)(nl - p + 1) : (size_t)(end - p);
+            rows.push_back(Row{p, n, ei, rowno++});
+            p += n;
+        }
+    }
+    return rows;
+}
+
+static std::string sqlstate_text(int code) { return std::string(unpack_sql_state(code)); }
+
+// Inserts rows[lo, hi) in a subtransaction; on failure splits the range in halves, down to
+// single rows, which go to the dead-letter list. Cost: O(bad rows × log(rows)) subtransactions.
+static void insert_bisect(Batch &b, const Group &g, const std::vector<Row> &rows, size_t lo, size_t hi,
+                          std::vector<DeadRow> &dead) {
+    if (lo >= hi)
+        return;
+    std::vector<Segment> segs;
+    segs.reserve(hi - lo);
+    for (size_t i = lo; i < hi; i++)
+        segs.push_back(Segment{rows[i].p, rows[i].n});
+    MemoryContext cxt = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    pg_guard([&] { BeginInternalSubTransaction(nullptr); });
+    try {
+        pg_guard([&] { copy_into(g, segs); });
+        pg_guard([&] {
+            ReleaseCurrentSubTransaction();
+            MemoryContextSwitchTo(cxt);
+            CurrentResourceOwner = owner;
+        });
+    } catch (const PgError &err) {
+        pg_guard([&] {
+            RollbackAndReleaseCurrentSubTransaction();
+            MemoryContextSwitchTo(cxt);
+            CurrentResourceOwner = owner;
+        });
+        if (hi - lo == 1) {
+            const Row &r = rows[lo];
+            std::string raw(r.p, r.n && r.p[r.n - 1] == '\n' ? r.n - 1 : r.n);
+            std::string msg = err.data()->message ? err.data()->message : "error";
+            if (err.data()->detail)
+                msg += std::string(" (") + err.data()->detail + ")";
+            dead.push_back(DeadRow{b.entries[r.entry].e, r.rowno, raw, msg, sqlstate_text(err.sqlerrcode())});
+            b.entries[r.entry].failed++;
+            return;
+        }
+        size_t mid = lo + (hi - lo) / 2;
+        insert_bisect(b, g, rows, lo, mid, dead);
+        insert_bisect(b, g, rows, mid, hi, dead);
+    }
+}
+
+static bool is_transient(int code) {
+    return code == ERRCODE_T_R_SERIALIZATION_FAILURE || code == ERRCODE_T_R_DEADLOCK_DETECTED ||
+           code == ERRCODE_LOCK_NOT_AVAILABLE || code == ERRCODE_QUERY_CANCELED ||
+           ERRCODE_TO_CATEGORY(code) == ERRCODE_INSUFFICIENT_RESOURCES ||
+           code == ERRCODE_CANNOT_CONNECT_NOW || code == ERRCODE_ADMIN_SHUTDOWN;
+}
+
+// Before committing: every backend waiting (cancellably) for rows in this batch must still want
+// them. Moves their wait slots from pending to committing; a withdrawn envelope is thrown out.
+static void confirm_waiters(const Batch &b) {
+    for (uint64_t pos : b.envelopes) {
+        EnvelopeHeader *env = envelope_of(ring(), pos);
+        if (env->waiter < 0 || env->xid != InvalidTransactionId)
+            continue;
+        WaitSlot *ws = &shared->waits[env->waiter];
+        uint64_t pending = env->waiter_gen << 2 | kWaitPending;
+        uint64_t committing = env->waiter_gen << 2 | kWaitCommitting;
+        uint64_t cur = pending;
+        if (!ws->word.compare_exchange_strong(cur, committing) && cur != committing)
+            throw WithdrawnEnvelope{pos};
+    }
+}
+
+static void run_in_transaction(const char *activity) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+// One attempt at the whole batch. careful = false: each group in one COPY, no subtransactions
+// (the fast path). careful = true: bisect failing groups, dead-letter bad rows.
+static void attempt_batch(Batch &b, bool careful) {
+    pg_guard([&] { run_in_transaction(careful ? "isolating bad rows" : "inserting batch"); });
+    for (auto &er : b.entries)
+        er.failed = 0;
+    for (const Group &g : b.groups) {
+        int sqlstate = 0;
+        const char *why = pg_guard([&] { return group_precheck(g, &sqlstate); });
+        if (why || careful) {
+            std::vector<Row> rows = rows_of(b, g);
+            std::vector<DeadRow> dead;
+            if (why) {
+                for (const Row &r : rows) {
+                    dead.push_back(DeadRow{b.entries[r.entry].e, r.rowno,
+                                           std::string(r.p, r.n ? r.n - 1 : 0), why, sqlstate_text(sqlstate)});
+                    b.entries[r.entry].failed++;
+                }
+            } else
+                insert_bisect(b, g, rows, 0, rows.size(), dead);
+            store_dead_letters(g, dead);
+            continue;
+        }
+        std::vector<Segment> segs;
+        for (size_t ei : g.entries)
+            segs.push_back(Segment{entry_data(b.entries[ei].e), b.entries[ei].e->data_len});
+        pg_guard([&] { copy_into(g, segs); });
+    }
+    confirm_waiters(b);
+    pg_guard([&] {
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+    });
+}
+
+static void abort_attempt() {
+    pg_guard([] {
+        AbortCurrentTransaction();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+    });
+}
+
+// Marks everything done after the commit and tells waiters and the statistics.
+static void finish_batch(const Batch &b) {
+    TimestampTz now = GetCurrentTimestamp();
+    std::map<Oid, std::pair<uint64_t, uint64_t>> per_table; // committed, failed
+    std::map<uint64_t, uint64_t> failed_per_env;
+    for (const EntryRef &er : b.entries) {
+        auto &t = per_table[er.e->reloid];
+        t.first += er.e->nrows - er.failed;
+        t.second += er.failed;
+        failed_per_env[er.env_pos] += er.failed;
+    }
+    for (auto &kv : per_table) {
+        TableStats *ts = table_stats(my_db, kv.first, true);
+        if (!ts)
+            continue;
+        ts->rows_committed.fetch_add(kv.second.first, std::memory_order_relaxed);
+        ts->rows_failed.fetch_add(kv.second.second, std::memory_order_relaxed);
+        ts->batches.fetch_add(1, std::memory_order_relaxed);
+        ts->last_commit_time.store(now, std::memory_order_relaxed);
+    }
+    for (uint64_t pos : b.envelopes) {
+        EnvelopeHeader *env = envelope_of(ring(), pos);
+        uint64_t failed = failed_per_env[pos];
+        if (env->waiter >= 0 && failed) {
+            WaitSlot *ws = &shared->waits[env->waiter];
+            if ((ws->word.load(std::memory_order_acquire) >> 2) == env->waiter_gen)
+                ws->failed_rows.fetch_add(failed, std::memory_order_release);
+        }
+        ring()->mark(pos, kReady, kDone);
+        wake_waiter(env);
+    }
+}
+
+static void note_error(const Batch &b, const PgError &e) {
+    std::string msg = e.what();
+    std::map<Oid, bool> seen;
+    for (const Group &g : b.groups) {
+        if (seen[g.reloid])
+            continue;
+        seen[g.reloid] = true;
+        record_table_error(table_stats(my_db, g.reloid, true), msg.c_str());
+    }
+}
+
+static void sleep_ms(long ms) {
+    pg_guard([&] {
+        (void)WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
+        CHECK_FOR_INTERRUPTS();
+    });
+}
+
+static void process_batch(Batch &b) {
+    int attempts = 0;
+    bool careful = false;
+    long backoff_ms = 100;
+    for (;;) {
+        try {
+            attempt_batch(b, careful);
+            finish_batch(b);
+            return;
+        } catch (const WithdrawnEnvelope &w) {
+            abort_attempt();
+            b.envelopes.erase(std::find(b.envelopes.begin(), b.envelopes.end(), w.pos));
+            discard_envelope(w.pos);
+            // Rebuild the groups without the withdrawn envelope.
+            Batch rebuilt;
+            rebuilt.envelopes = b.envelopes;
+            for (const Group &g : b.groups) {
+                Group ng{g.reloid, g.roleid, g.attnums, {}};
+                for (size_t ei : g.entries)
+                    if (b.entries[ei].env_pos != w.pos) {
+                        ng.entries.push_back(rebuilt.entries.size());
+                        rebuilt.entries.push_back(b.entries[ei]);
+                    }
+                if (!ng.entries.empty())
+                    rebuilt.groups.push_back(std::move(ng));
+            }
+            rebuilt.scan_end = b.scan_end;
+            rebuilt.first_pending = b.first_pending;
+            b = std::move(rebuilt);
+            if (b.envelopes.empty())
+                return;
+        } catch (const PgError &e) {
+            abort_attempt();
+            note_error(b, e);
+            if (is_transient(e.sqlerrcode()) && attempts < 3) {
+                attempts++;
+                for (const Group &g : b.groups) {
+                    TableStats *ts = table_stats(my_db, g.reloid, true);
+                    if (ts)
+                        ts->retries.fetch_add(1, std::memory_order_relaxed);
+                }
+                ereport(LOG, (errmsg("pg_ingest: batch failed (%s), retry %d in %ld ms", e.what(), attempts,
+                                     backoff_ms)));
+                sleep_ms(backoff_ms);
+                backoff_ms = std::min(backoff_ms * 2, 10000L);
+                continue;
+            }
+            if (!careful) {
+                careful = true;
+                continue;
+            }
+            // Even isolating failed (e.g. the dead-letter table is gone): keep the rows and retry
+            // later rather than lose them.
+            ereport(LOG, (errmsg("pg_ingest: could not store batch of %llu rows: %s; retrying in 10 s",
+                                 (unsigned long long)b.rows, e.what())));
+            sleep_ms(10000);
+            attempts = 0;
+            careful = false;
+        }
+    }
+}
+
+static void publish_progress(const Batch &b) {
+    uint64_t low = std::min(b.first_pending, b.scan_end);
+    my_slot->scan_low.store(low, std::memory_order_release);
+    my_slot->done_pos.store(low, std::memory_order_release);
+    advance_tail();
+    ConditionVariableBroadcast(&my_slot->done_cv);
+}
+
+static void update_oldest(const Batch &) {
+    // Oldest queued age per table: from the first ready envelope of each table past scan_low.
+    Ring *r = ring();
+    uint64_t pos = my_slot->scan_low.load(std::memory_order_relaxed);
+    uint64_t head = r->head.load(std::memory_order_acquire);
+    std::map<Oid, int64_t> oldest;
+    int budget = 1000;
+    while (pos < head && budget-- > 0) {
+        uint64_t s = r->state(pos);
+        if (s == 0)
+            break;
+        uint64_t len = r->length(pos);
+        if (s == kReady) {
+            EnvelopeHeader *env = envelope_of(r, pos);
+            if (env->dboid == my_db) {
+                EntryHeader *e = first_entry(r, pos);
+                for (uint32_t i = 0; i < env->nentries; i++, e = next_entry(e))
+                    oldest.emplace(e->reloid, env->enqueued_at);
+            }
+        }
+        pos += len;
+    }
+    for (int i = 0; i < shared->ntables; i++) {
+        TableStats *ts = &shared->tables[i];
+        uint64_t key = ts->key.load(std::memory_order_acquire);
+        if (key == 0 || (Oid)(key >> 32) != my_db)
+            continue;
+        auto it = oldest.find((Oid)(key & 0xffffffff));
+        ts->oldest_queued_at.store(it == oldest.end() ? 0 : it->second, std::memory_order_relaxed);
+    }
+}
+
+static void worker_loop() {
+    uint64_t drain_target = 0;
+    bool draining = false;
+    for (;;) {
+        pg_guard([] {
+            CHECK_FOR_INTERRUPTS();
+            if (ConfigReloadPending) {
+                ConfigReloadPending = false;
+                ProcessConfigFile(PGC_SIGHUP);
+            }
+        });
+        if (got_sigterm && !draining) {
+            draining = true;
+            drain_target = ring()->head.load(std::memory_order_acquire);
+            ereport(LOG, (errmsg("pg_ingest worker draining the ring before exit")));
+        }
+        if (guc_test_worker_delay_ms > 0 && !draining)
+            sleep_ms(guc_test_worker_delay_ms);
+        Batch b = collect();
+        if (!b.envelopes.empty()) {
+            process_batch(b);
+            publish_progress(b);
+            update_oldest(b);
+            continue;
+        }
+        publish_progress(b);
+        update_oldest(b);
+        if (draining && my_slot->scan_low.load() >= drain_target)
+            return;
+        pg_guard([] {
+            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+            ResetLatch(MyLatch);
+        });
+    }
+}
+
+} // namespace pgi
+
+using namespace pgi;
+
+void pg_ingest_worker_main(Datum arg) {
+    int idx = DatumGetInt32(arg);
+    Oid dboid;
+    memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(dboid));
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    pqsignal(SIGTERM, handle_sigterm);
+    BackgroundWorkerUnblockSignals();
+    BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+    my_db = dboid;
+    claim_slot(idx, dboid);
+    pgstat_report_appname("pg_ingest worker");
+    ereport(LOG, (errmsg("pg_ingest worker started for database %u", dboid)));
+
+    const char *msg = nullptr;
+    ErrorData *pg_error = nullptr;
+    try {
+        worker_loop();
+    } catch (const PgError &e) {
+        pg_error = e.data();
+    } catch (const std::exception &e) {
+        msg = pstrdup(e.what());
+    } catch (...) {
+        msg = "unknown exception";
+    }
+    if (pg_error)
+        ReThrowError(pg_error); // exits with code 1: the postmaster restarts us
+    if (msg)
+        ereport(ERROR, (errmsg("pg_ingest worker failed: %s", msg)));
+    // Drained after SIGTERM. Exit code 1 so that pg_terminate_backend() leads to a restart; during
+    // shutdown nothing is restarted anyway.
+    proc_exit(1);
+}
