@@ -24,6 +24,9 @@ extern "C" {
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/bytea.h"
+#include "utils/datetime.h"
+#include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -106,7 +109,7 @@ static void check_insert_privilege(Relation rel, const int16 *attnums, int natts
 
 // Opens the target (kept locked AccessShare to the end of the transaction) and checks that it is
 // something the worker can insert into on this role's behalf.
-static Target open_target(FunctionCallInfo fcinfo, const int16 *attnums, int natts) {
+static Target open_target(FunctionCallInfo fcinfo, const int16 *attnums, int natts, bool check_priv = true) {
     if (PG_ARGISNULL(0))
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("ingest target must not be NULL")));
     Oid reloid = PG_GETARG_OID(0);
@@ -129,7 +132,8 @@ static Target open_target(FunctionCallInfo fcinfo, const int16 *attnums, int nat
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                         errmsg("cannot enqueue rows into temporary table \"%s\"", t.relname),
                         errdetail("The ingest worker runs in its own session and cannot see it.")));
-    check_insert_privilege(rel, attnums, natts);
+    if (check_priv)
+        check_insert_privilege(rel, attnums, natts);
     if (check_enable_rls(reloid, InvalidOid, false) == RLS_ENABLED)
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                         errmsg("cannot enqueue rows into \"%s\": row-level security is enabled for this role",
@@ -176,6 +180,29 @@ static void append_copy_escaped(StringInfo buf, const char *s, size_t len) {
     }
     appendBinaryStringInfo(buf, start, (int)(end - start));
 }
+
+// Output functions depend on session settings (DateStyle, IntervalStyle, extra_float_digits,
+// bytea_output); the worker parses in its own session. While serializing we pin the formats the
+// worker reads back unambiguously and without loss, and restore the caller's afterwards (the
+// destructor also runs when a PostgreSQL error comes back as a C++ exception).
+struct StableFormats {
+    int date_style = DateStyle, date_order = DateOrder, interval_style = IntervalStyle;
+    int float_digits = extra_float_digits, bytea_out = bytea_output;
+    StableFormats() {
+        DateStyle = USE_ISO_DATES;
+        DateOrder = DATEORDER_MDY;
+        IntervalStyle = INTSTYLE_POSTGRES;
+        extra_float_digits = 1;
+        bytea_output = BYTEA_OUTPUT_HEX;
+    }
+    ~StableFormats() {
+        DateStyle = date_style;
+        DateOrder = date_order;
+        IntervalStyle = interval_style;
+        extra_float_digits = float_digits;
+        bytea_output = bytea_out;
+    }
+};
 
 // Output functions of a row type, cached per backend and refreshed when the type changes.
 struct RowOutput {
@@ -674,6 +701,7 @@ using namespace pgi;
 
 // ingest_enqueue(target regclass, rec anyelement) and (target regclass, recs anyarray)
 PGI_FUNCTION(pg_ingest_enqueue_row) {
+    StableFormats formats;
     return pg_guard([&]() -> Datum {
         prepare_call();
         if (PG_ARGISNULL(1))
@@ -766,12 +794,14 @@ static void enqueue_json_object(const Target &t, JsonbContainer *obj, uint64 tic
 
 // ingest_enqueue(target regclass, doc jsonb): one object, or an array of objects
 PGI_FUNCTION(pg_ingest_enqueue_jsonb) {
+    StableFormats formats;
     return pg_guard([&]() -> Datum {
         prepare_call();
         if (PG_ARGISNULL(1))
             ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("document to enqueue must not be NULL")));
         Jsonb *doc = PG_GETARG_JSONB_P(1);
-        Target t = open_target(fcinfo, nullptr, 0);
+        // Privilege is checked per key set, as the objects' columns become known.
+        Target t = open_target(fcinfo, nullptr, 0, false);
         uint64 ticket = new_ticket();
         uint32 rowno = 0;
         StringInfoData line;

@@ -9,14 +9,14 @@ CREATE TABLE ingest_dead_letter (
     target      oid NOT NULL,
     target_name text,
     role_name   text,
+    columns     text[],
     raw_row     text NOT NULL,
     error       text NOT NULL,
     sqlstate    text NOT NULL,
-    enqueued_at timestamptz,
     failed_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 CREATE INDEX ingest_dead_letter_ticket ON ingest_dead_letter (ticket);
-COMMENT ON TABLE ingest_dead_letter IS 'Rows pg_ingest could not insert: raw COPY text line, error and SQLSTATE';
+COMMENT ON TABLE ingest_dead_letter IS 'Rows pg_ingest could not insert: the raw COPY text line and its columns (NULL: all), error and SQLSTATE';
 REVOKE ALL ON ingest_dead_letter FROM PUBLIC;
 
 CREATE FUNCTION ingest_enqueue(target pg_catalog.regclass, rec anyelement)

@@ -70,7 +70,7 @@ void _PG_init(void) {
                             nullptr, nullptr);
     DefineCustomIntVariable("ingest.max_record_size",
                             "Largest single row (COPY text) that ingest_enqueue accepts; larger rows are refused.",
-                            nullptr, &guc_max_record_size_kb, 1024, 1, 1024 * 1024, PGC_SIGHUP, GUC_UNIT_KB, nullptr,
+                            nullptr, &guc_max_record_size_kb, 1024, 1, 1024 * 1024, PGC_SUSET, GUC_UNIT_KB, nullptr,
                             nullptr, nullptr);
     DefineCustomIntVariable("ingest.max_workers", "Most pg_ingest background workers (one per active database).",
                             nullptr, &guc_max_workers, 8, 1, 64, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);

@@ -36,6 +36,7 @@ extern "C" {
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -417,9 +418,19 @@ static void store_dead_letters(const Group &g, const std::vector<DeadRow> &rows)
         if (!OidIsValid(dl))
             ereport(ERROR, (errmsg("pg_ingest: table ingest_dead_letter is missing in database %u", my_db)));
         char *sql = psprintf("INSERT INTO %s (ticket, row_number, target, target_name, role_name, raw_row, error, "
-                             "sqlstate, enqueued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                             "sqlstate, columns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                              quote_qualified_identifier(get_namespace_name(get_rel_namespace(dl)), get_rel_name(dl)));
-        Oid types[9] = {INT8OID, INT4OID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+        Oid types[9] = {INT8OID, INT4OID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID};
+        // The column list the raw row's fields belong to (NULL: all columns in table order).
+        Datum columns = (Datum)0;
+        if (!g.attnums.empty()) {
+            Datum *names = (Datum *)palloc(sizeof(Datum) * g.attnums.size());
+            for (size_t i = 0; i < g.attnums.size(); i++) {
+                char *name = get_attname(g.reloid, g.attnums[i], true);
+                names[i] = CStringGetTextDatum(name ? name : psprintf("#%d", g.attnums[i]));
+            }
+            columns = PointerGetDatum(construct_array(names, (int)g.attnums.size(), TEXTOID, -1, false, TYPALIGN_INT));
+        }
         SPI_connect();
         SPIPlanPtr plan = SPI_prepare(sql, 9, types);
         char *relname = get_rel_name(g.reloid);
@@ -437,7 +448,8 @@ static void store_dead_letters(const Group &g, const std::vector<DeadRow> &rows)
             vals[5] = CStringGetTextDatum(d.raw.c_str());
             vals[6] = CStringGetTextDatum(d.error.c_str());
             vals[7] = CStringGetTextDatum(d.sqlstate.c_str());
-            vals[8] = TimestampTzGetDatum(GetCurrentTimestamp());
+            vals[8] = columns;
+            nulls[8] = columns ? ' ' : 'n';
             SPI_execute_plan(plan, vals, nulls, false, 0);
         }
         SPI_finish();
@@ -782,6 +794,11 @@ void pg_ingest_worker_main(Datum arg) {
     my_db = dboid;
     claim_slot(idx, dboid);
     pgstat_report_appname("pg_ingest worker");
+    // Queued rows are COPY text written with these formats (see StableFormats in enqueue.cpp);
+    // read them back the same way whatever ALTER DATABASE/ROLE ... SET says.
+    SetConfigOption("datestyle", "ISO, MDY", PGC_SUSET, PGC_S_OVERRIDE);
+    SetConfigOption("intervalstyle", "postgres", PGC_SUSET, PGC_S_OVERRIDE);
+    SetConfigOption("extra_float_digits", "1", PGC_SUSET, PGC_S_OVERRIDE);
     ereport(LOG, (errmsg("pg_ingest worker started for database %u", dboid)));
 
     const char *msg = nullptr;

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs every pg_ingest test: pg_regress (sql/, expected/), isolation (test/isolation),
+# TAP crash/concurrency tests (test/t), and the client library's unit tests.
+# Builds and installs the extension first (installing needs root, or sudo).
+# PostgreSQL refuses to run as root, so servers run as the unprivileged user $PGI_TEST_USER
+# (default: postgres); test output goes to build/test, which that user owns.
+#
+#   test/run-all.sh                 everything
+#   test/run-all.sh regress tap     only some suites (regress, isolation, tap, client)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+TOP=$(pwd)
+PG_BINDIR=$(pg_config --bindir)
+PGXS_DIR=$(cd "$(dirname "$(pg_config --pgxs)")/../.." && pwd)
+TEST_USER=${PGI_TEST_USER:-postgres}
+OUT=$TOP/build/test
+SUITES=${*:-regress isolation tap client}
+WERROR=${WERROR:-1}
+
+as_test_user() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u "$TEST_USER" -- env PATH="$PG_BINDIR:$PATH" "$@"
+  else env PATH="$PG_BINDIR:$PATH" "$@"; fi
+}
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+echo "== build and install the extension"
+make -s WERROR="$WERROR" >/dev/null || { echo "build failed"; exit 1; }
+$SUDO make -s install >/dev/null || { echo "install failed"; exit 1; }
+
+rm -rf "$OUT"; mkdir -p "$OUT"
+[ "$(id -u)" -eq 0 ] && chown -R "$TEST_USER" "$OUT"
+# The test user must be able to read the checkout (sql/, expected/, test/).
+if [ "$(id -u)" -eq 0 ] && ! runuser -u "$TEST_USER" -- test -r "$TOP/sql/basic.sql"; then
+  echo "the test user $TEST_USER cannot read $TOP; make it readable (chmod o+rx on its parents)"; exit 1
+fi
+
+passed=0; failed=0; failures=()
+record() { if [ "$2" -eq 0 ]; then passed=$((passed+1)); else failed=$((failed+1)); failures+=("$1"); fi; }
+
+for suite in $SUITES; do
+  case $suite in
+  regress)
+    echo "== pg_regress"
+    tests=$(cd sql && ls *.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')
+    as_test_user "$PGXS_DIR/src/test/regress/pg_regress" --bindir="$PG_BINDIR" \
+      --temp-instance="$OUT/regress/tmp_check" --temp-config="$TOP/test/pg_ingest.conf" \
+      --inputdir="$TOP" --outputdir="$OUT/regress" --dbname=contrib_regression $tests
+    rc=$?; record regress $rc
+    [ $rc -ne 0 ] && [ -f "$OUT/regress/regression.diffs" ] && cat "$OUT/regress/regression.diffs"
+    ;;
+  isolation)
+    specs=$(cd test/isolation/specs 2>/dev/null && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort | tr '\n' ' ')
+    [ -z "$specs" ] && continue
+    echo "== isolation"
+    as_test_user "$PGXS_DIR/src/test/isolation/pg_isolation_regress" --bindir="$PG_BINDIR" \
+      --temp-instance="$OUT/isolation/tmp_check" --temp-config="$TOP/test/pg_ingest.conf" \
+      --inputdir="$TOP/test/isolation" --outputdir="$OUT/isolation" --dbname=isolation_regression $specs
+    rc=$?; record isolation $rc
+    [ $rc -ne 0 ] && [ -f "$OUT/isolation/regression.diffs" ] && cat "$OUT/isolation/regression.diffs"
+    ;;
+  tap)
+    ls test/t/*.pl >/dev/null 2>&1 || continue
+    echo "== TAP"
+    for t in test/t/*.pl; do
+      name=$(basename "$t" .pl)
+      mkdir -p "$OUT/tap/$name"; [ "$(id -u)" -eq 0 ] && chown -R "$TEST_USER" "$OUT/tap"
+      (cd "$OUT/tap/$name" && as_test_user env TESTDIR="$OUT/tap/$name" PGI_TOP="$TOP" \
+        PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+        prove -I "$PGXS_DIR/src/test/perl" -I "$TOP/test/perl" "$TOP/$t")
+      rc=$?; record "tap/$name" $rc
+      if [ $rc -ne 0 ]; then
+        for f in "$OUT/tap/$name"/tmp_check/log/*; do echo "---- $f (tail)"; tail -n 60 "$f"; done
+      fi
+    done
+    ;;
+  client)
+    [ -x client/run-tests.sh ] || continue
+    echo "== client library"
+    client/run-tests.sh; record client $?
+    ;;
+  *) echo "unknown suite $suite"; exit 2 ;;
+  esac
+done
+
+echo
+echo "suites: ${passed} passed, ${failed} failed"
+[ $failed -eq 0 ] || { echo "failed: ${failures[*]}"; exit 1; }
