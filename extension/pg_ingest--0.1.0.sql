@@ -19,6 +19,28 @@ CREATE INDEX ingest_dead_letter_ticket ON ingest_dead_letter (ticket);
 COMMENT ON TABLE ingest_dead_letter IS 'Rows pg_ingest could not insert: the raw COPY text line and its columns (NULL: all), error and SQLSTATE';
 REVOKE ALL ON ingest_dead_letter FROM PUBLIC;
 
+-- One row per worker transaction: which tickets it committed. Kept for ingest.ticket_retention.
+CREATE TABLE ingest_batch_log (
+    batch_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    committed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    rows         bigint NOT NULL,
+    tickets      int8multirange NOT NULL
+);
+CREATE INDEX ingest_batch_log_tickets ON ingest_batch_log USING gist (tickets);
+CREATE INDEX ingest_batch_log_committed_at ON ingest_batch_log (committed_at);
+REVOKE ALL ON ingest_batch_log FROM PUBLIC;
+
+-- Exactly-once: every (producer_id, batch_seq) committed, with the ticket of the call that did it.
+CREATE TABLE ingest_producer_batch (
+    producer_id  text NOT NULL,
+    batch_seq    bigint NOT NULL,
+    ticket       bigint NOT NULL,
+    committed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (producer_id, batch_seq)
+);
+CREATE INDEX ingest_producer_batch_committed_at ON ingest_producer_batch (committed_at);
+REVOKE ALL ON ingest_producer_batch FROM PUBLIC;
+
 CREATE FUNCTION ingest_enqueue(target pg_catalog.regclass, rec anyelement)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'pg_ingest_enqueue_row'
@@ -49,6 +71,27 @@ AS 'MODULE_PATHNAME', 'pg_ingest_flush'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION ingest_flush(interval) IS
 'Wait until every row handed over in this database before the call is committed or dead-lettered; false on timeout';
+
+CREATE FUNCTION ingest_ticket_queued(ticket bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pg_ingest_ticket_queued'
+LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+
+-- SECURITY DEFINER so any role can ask about its tickets without reading the bookkeeping tables.
+CREATE FUNCTION ingest_ticket_status(ticket bigint)
+RETURNS text
+LANGUAGE sql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM @extschema@.ingest_dead_letter d WHERE d.ticket = $1) THEN 'failed'
+        WHEN EXISTS (SELECT 1 FROM @extschema@.ingest_batch_log b WHERE b.tickets @> $1) THEN 'committed'
+        WHEN @extschema@.ingest_ticket_queued($1) THEN 'queued'
+        ELSE 'unknown'
+    END
+$$;
+COMMENT ON FUNCTION ingest_ticket_status(bigint) IS
+'queued | committed | failed (rows dead-lettered) | unknown (never handed over: rolled back, lost in a crash with wait_for_commit off, or older than ingest.ticket_retention)';
 
 CREATE FUNCTION ingest_table_stats(
     OUT datid oid, OUT relid oid,

@@ -23,6 +23,7 @@ int guc_wait_timeout_ms = 30000;
 bool guc_wait_for_commit = true;
 int guc_test_worker_delay_ms = 0;
 int guc_max_tables = 1024;
+int guc_ticket_retention_s = 24 * 3600;
 
 Datum call_guarded(const char *name, Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo) {
     ErrorData *pg_error = nullptr;
@@ -96,6 +97,10 @@ void _PG_init(void) {
                              &guc_wait_for_commit, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("ingest.max_tables", "Target tables tracked in ingest_status.", nullptr, &guc_max_tables,
                             1024, 16, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("ingest.ticket_retention",
+                            "How long ingest_ticket_status and exactly-once deduplication remember committed batches.",
+                            nullptr, &guc_ticket_retention_s, 24 * 3600, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr,
+                            nullptr, nullptr);
     DefineCustomIntVariable("ingest.test_worker_delay",
                             "Testing only: the worker sleeps this long before each batch.", nullptr,
                             &guc_test_worker_delay_ms, 0, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,

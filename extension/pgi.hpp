@@ -51,6 +51,7 @@ extern int guc_wait_timeout_ms;
 extern bool guc_wait_for_commit;
 extern int guc_test_worker_delay_ms;
 extern int guc_max_tables;
+extern int guc_ticket_retention_s;
 
 // ---------------------------------------------------------------------------------------------
 // Shared memory (shmem.cpp). Which lock protects what:

@@ -105,3 +105,31 @@ PGI_FUNCTION(pg_ingest_reset_stats) {
         PG_RETURN_VOID();
     });
 }
+
+// ingest_ticket_queued(ticket): whether an envelope holding the ticket is in the ring, not yet
+// handled. Holds the consumer lock so the tail cannot move (and no header be reused) meanwhile.
+PGI_FUNCTION(pg_ingest_ticket_queued) {
+    return pg_guard([&]() -> Datum {
+        shmem_require();
+        uint64_t ticket = (uint64_t)PG_GETARG_INT64(0);
+        Ring *r = shared->ring;
+        bool found = false;
+        LWLockAcquire(shared->lock, LW_SHARED);
+        uint64_t pos = r->tail.load(std::memory_order_acquire);
+        uint64_t head = r->head.load(std::memory_order_acquire);
+        while (pos < head && !found) {
+            uint64_t s = r->state(pos);
+            if (s == 0)
+                break;
+            if (s == kReady) {
+                EnvelopeHeader *env = envelope_of(r, pos);
+                EntryHeader *e = first_entry(r, pos);
+                for (uint32_t i = 0; i < env->nentries && !found; i++, e = next_entry(e))
+                    found = e->ticket == ticket;
+            }
+            pos += r->length(pos);
+        }
+        LWLockRelease(shared->lock);
+        PG_RETURN_BOOL(found);
+    });
+}

@@ -215,6 +215,7 @@ struct EntryRef {
     uint64_t env_pos;
     EntryHeader *e;
     uint32_t failed = 0;
+    bool duplicate = false; // an exactly-once batch that was already committed
 };
 
 struct Group {
@@ -402,6 +403,101 @@ static Oid dead_letter_relid() {
     return OidIsValid(nsp) ? get_relname_relid("ingest_dead_letter", nsp) : InvalidOid;
 }
 
+static void run_in_transaction(const char *activity);
+
+static const char *ext_table(const char *name) {
+    Oid nsp = extension_schema();
+    if (!OidIsValid(nsp))
+        ereport(ERROR, (errmsg("pg_ingest: the extension is not installed in database %u", my_db)));
+    return quote_qualified_identifier(get_namespace_name(nsp), name);
+}
+
+// Exactly-once batches: a (producer_id, batch_seq) is committed at most once. Another slice of
+// the same call (same ticket) is not a duplicate; a resend (new ticket) is. Runs inside the
+// batch transaction, so the record commits or rolls back with the rows.
+static void mark_duplicates(Batch &b) {
+    bool any = false;
+    for (const EntryRef &er : b.entries)
+        any |= (er.e->flags & kEntryHasProducer) != 0;
+    if (!any)
+        return;
+    pg_guard([&] {
+        const char *table = ext_table("ingest_producer_batch");
+        char *check = psprintf("SELECT ticket FROM %s WHERE producer_id = $1 AND batch_seq = $2", table);
+        char *insert = psprintf("INSERT INTO %s (producer_id, batch_seq, ticket) VALUES ($1, $2, $3)", table);
+        Oid types[3] = {TEXTOID, INT8OID, INT8OID};
+        SPI_connect();
+        for (EntryRef &er : b.entries) {
+            er.duplicate = false;
+            if (!(er.e->flags & kEntryHasProducer))
+                continue;
+            Datum vals[3] = {PointerGetDatum(cstring_to_text_with_len(entry_producer(er.e), er.e->producer_len)),
+                             Int64GetDatum(er.e->batch_seq), Int64GetDatum((int64)er.e->ticket)};
+            // Not read-only: each check must see what this batch inserted before it.
+            SPI_execute_with_args(check, 2, types, vals, nullptr, false, 1);
+            if (SPI_processed > 0) {
+                bool isnull;
+                int64 seen = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+                er.duplicate = (uint64_t)seen != er.e->ticket;
+            } else
+                SPI_execute_with_args(insert, 3, types, vals, nullptr, false, 0);
+        }
+        SPI_finish();
+    });
+}
+
+// One row per batch in ingest_batch_log: which tickets it committed (for ingest_ticket_status).
+static void log_batch(const Batch &b) {
+    std::vector<uint64_t> tickets;
+    for (const EntryRef &er : b.entries)
+        tickets.push_back(er.e->ticket);
+    std::sort(tickets.begin(), tickets.end());
+    std::string ranges = "{";
+    for (size_t i = 0; i < tickets.size();) {
+        size_t j = i;
+        while (j + 1 < tickets.size() && tickets[j + 1] <= tickets[j] + 1)
+            j++;
+        if (ranges.size() > 1)
+            ranges += ",";
+        ranges += "[" + std::to_string(tickets[i]) + "," + std::to_string(tickets[j]) + "]";
+        i = j + 1;
+    }
+    ranges += "}";
+    pg_guard([&] {
+        char *sql = psprintf("INSERT INTO %s (rows, tickets) VALUES ($1, $2::pg_catalog.int8multirange)",
+                             ext_table("ingest_batch_log"));
+        Oid types[2] = {INT8OID, TEXTOID};
+        Datum vals[2] = {Int64GetDatum((int64)b.rows), CStringGetTextDatum(ranges.c_str())};
+        SPI_connect();
+        SPI_execute_with_args(sql, 2, types, vals, nullptr, false, 0);
+        SPI_finish();
+    });
+}
+
+// Drops batch-log and producer records older than ingest.ticket_retention (every few minutes).
+static void prune_history() {
+    static TimestampTz last = 0;
+    TimestampTz now = GetCurrentTimestamp();
+    if (last != 0 && now - last < 5 * 60 * USECS_PER_SEC)
+        return;
+    last = now;
+    pg_guard([&] {
+        run_in_transaction("pruning history");
+        char *interval = psprintf("%d seconds", guc_ticket_retention_s);
+        Oid types[1] = {TEXTOID};
+        Datum vals[1] = {CStringGetTextDatum(interval)};
+        SPI_connect();
+        SPI_execute_with_args(psprintf("DELETE FROM %s WHERE committed_at < now() - $1::interval",
+                                       ext_table("ingest_batch_log")), 1, types, vals, nullptr, false, 0);
+        SPI_execute_with_args(psprintf("DELETE FROM %s WHERE committed_at < now() - $1::interval",
+                                       ext_table("ingest_producer_batch")), 1, types, vals, nullptr, false, 0);
+        SPI_finish();
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+    });
+}
+
 struct DeadRow {
     const EntryHeader *e;
     uint32_t rowno;
@@ -459,6 +555,8 @@ static void store_dead_letters(const Group &g, const std::vector<DeadRow> &rows)
 static std::vector<Row> rows_of(const Batch &b, const Group &g) {
     std::vector<Row> rows;
     for (size_t ei : g.entries) {
+        if (b.entries[ei].duplicate)
+            continue;
         const EntryHeader *e = b.entries[ei].e;
         const char *p = entry_data(e);
         const char *end = p + e->data_len;
@@ -553,6 +651,7 @@ static void attempt_batch(Batch &b, bool careful) {
     pg_guard([&] { run_in_transaction(careful ? "isolating bad rows" : "inserting batch"); });
     for (auto &er : b.entries)
         er.failed = 0;
+    mark_duplicates(b);
     for (const Group &g : b.groups) {
         int sqlstate = 0;
         const char *why = pg_guard([&] { return group_precheck(g, &sqlstate); });
@@ -572,9 +671,12 @@ static void attempt_batch(Batch &b, bool careful) {
         }
         std::vector<Segment> segs;
         for (size_t ei : g.entries)
-            segs.push_back(Segment{entry_data(b.entries[ei].e), b.entries[ei].e->data_len});
-        pg_guard([&] { copy_into(g, segs); });
+            if (!b.entries[ei].duplicate)
+                segs.push_back(Segment{entry_data(b.entries[ei].e), b.entries[ei].e->data_len});
+        if (!segs.empty())
+            pg_guard([&] { copy_into(g, segs); });
     }
+    log_batch(b);
     confirm_waiters(b);
     pg_guard([&] {
         PopActiveSnapshot();
@@ -596,6 +698,12 @@ static void finish_batch(const Batch &b) {
     std::map<Oid, std::pair<uint64_t, uint64_t>> per_table; // committed, failed
     std::map<uint64_t, uint64_t> failed_per_env;
     for (const EntryRef &er : b.entries) {
+        if (er.duplicate) {
+            TableStats *ts = table_stats(my_db, er.e->reloid, true);
+            if (ts)
+                ts->rows_discarded.fetch_add(er.e->nrows, std::memory_order_relaxed);
+            continue;
+        }
         auto &t = per_table[er.e->reloid];
         t.first += er.e->nrows - er.failed;
         t.second += er.failed;
@@ -770,6 +878,7 @@ static void worker_loop() {
         }
         publish_progress(b);
         update_oldest(b);
+        prune_history();
         if (draining && my_slot->scan_low.load() >= drain_target)
             return;
         pg_guard([] {

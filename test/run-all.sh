@@ -27,12 +27,15 @@ echo "== build and install the extension"
 make -s WERROR="$WERROR" >/dev/null || { echo "build failed"; exit 1; }
 $SUDO make -s install >/dev/null || { echo "install failed"; exit 1; }
 
-rm -rf "$OUT"; mkdir -p "$OUT"
-[ "$(id -u)" -eq 0 ] && chown -R "$TEST_USER" "$OUT"
-# The test user must be able to read the checkout (sql/, expected/, test/).
+# The test user needs its own writable directory and a readable copy of the test inputs; when
+# it cannot reach the checkout (e.g. a clone under /root), both go to /tmp instead.
 if [ "$(id -u)" -eq 0 ] && ! runuser -u "$TEST_USER" -- test -r "$TOP/sql/basic.sql"; then
-  echo "the test user $TEST_USER cannot read $TOP; make it readable (chmod o+rx on its parents)"; exit 1
+  OUT=/tmp/pg_ingest-test
 fi
+rm -rf "$OUT"; mkdir -p "$OUT/src"
+cp -r sql expected test "$OUT/src/"
+[ "$(id -u)" -eq 0 ] && chown -R "$TEST_USER" "$OUT"
+SRC=$OUT/src
 
 passed=0; failed=0; failures=()
 record() { if [ "$2" -eq 0 ]; then passed=$((passed+1)); else failed=$((failed+1)); failures+=("$1"); fi; }
@@ -43,8 +46,8 @@ for suite in $SUITES; do
     echo "== pg_regress"
     tests=$(cd sql && ls *.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')
     as_test_user "$PGXS_DIR/src/test/regress/pg_regress" --bindir="$PG_BINDIR" \
-      --temp-instance="$OUT/regress/tmp_check" --temp-config="$TOP/test/pg_ingest.conf" \
-      --inputdir="$TOP" --outputdir="$OUT/regress" --dbname=contrib_regression $tests
+      --temp-instance="$OUT/regress/tmp_check" --temp-config="$SRC/test/pg_ingest.conf" \
+      --inputdir="$SRC" --outputdir="$OUT/regress" --dbname=contrib_regression $tests
     rc=$?; record regress $rc
     [ $rc -ne 0 ] && [ -f "$OUT/regress/regression.diffs" ] && cat "$OUT/regress/regression.diffs"
     ;;
@@ -53,8 +56,8 @@ for suite in $SUITES; do
     [ -z "$specs" ] && continue
     echo "== isolation"
     as_test_user "$PGXS_DIR/src/test/isolation/pg_isolation_regress" --bindir="$PG_BINDIR" \
-      --temp-instance="$OUT/isolation/tmp_check" --temp-config="$TOP/test/pg_ingest.conf" \
-      --inputdir="$TOP/test/isolation" --outputdir="$OUT/isolation" --dbname=isolation_regression $specs
+      --temp-instance="$OUT/isolation/tmp_check" --temp-config="$SRC/test/pg_ingest.conf" \
+      --inputdir="$SRC/test/isolation" --outputdir="$OUT/isolation" --dbname=isolation_regression $specs
     rc=$?; record isolation $rc
     [ $rc -ne 0 ] && [ -f "$OUT/isolation/regression.diffs" ] && cat "$OUT/isolation/regression.diffs"
     ;;
@@ -64,9 +67,9 @@ for suite in $SUITES; do
     for t in test/t/*.pl; do
       name=$(basename "$t" .pl)
       mkdir -p "$OUT/tap/$name"; [ "$(id -u)" -eq 0 ] && chown -R "$TEST_USER" "$OUT/tap"
-      (cd "$OUT/tap/$name" && as_test_user env TESTDIR="$OUT/tap/$name" PGI_TOP="$TOP" \
+      (cd "$OUT/tap/$name" && as_test_user env TESTDIR="$OUT/tap/$name" PGI_TOP="$SRC" \
         PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
-        prove -I "$PGXS_DIR/src/test/perl" -I "$TOP/test/perl" "$TOP/$t")
+        prove -I "$PGXS_DIR/src/test/perl" -I "$SRC/test/perl" "$SRC/$t")
       rc=$?; record "tap/$name" $rc
       if [ $rc -ne 0 ]; then
         for f in "$OUT/tap/$name"/tmp_check/log/*; do echo "---- $f (tail)"; tail -n 60 "$f"; done
