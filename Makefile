@@ -48,3 +48,7 @@ test:
 	test/run-all.sh
 format:
 	clang-format -i extension/*.cpp extension/*.hpp $(shell find client -name '*.cpp' -o -name '*.hpp' -o -name '*.h' 2>/dev/null)
+quickstart:
+	scripts/quickstart.sh
+quickstart-stop:
+	scripts/cluster.sh destroy

@@ -68,6 +68,7 @@ struct WorkerSlot {
     pid_t pid;
     Latch *latch;
     TimestampTz started_at;
+    int start_attempts; // consecutive starts that did not get connected (e.g. database dropped)
     std::atomic<uint64_t> scan_low; // lowest ring position this worker may still read
     std::atomic<uint64_t> done_pos; // every record of this database below it is handled
     ConditionVariable done_cv;      // broadcast after each batch

@@ -168,6 +168,7 @@ static void claim_slot(int idx, Oid dboid) {
     w->pid = MyProcPid;
     w->latch = MyLatch;
     w->started_at = GetCurrentTimestamp();
+    w->start_attempts = 0;
     my_slot = w;
     LWLockRelease(shared->lock);
     before_shmem_exit(release_slot, 0);
@@ -899,6 +900,23 @@ void pg_ingest_worker_main(Datum arg) {
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     pqsignal(SIGTERM, handle_sigterm);
     BackgroundWorkerUnblockSignals();
+    // A worker whose database was dropped would fail to connect and be restarted every second
+    // forever: after repeated failed starts give the slot up and exit for good (code 0).
+    if (idx >= 0 && idx < shared->nworkers) {
+        WorkerSlot *w = &shared->workers[idx];
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        bool give_up = (w->state != kSlotFree && w->dboid != dboid) || ++w->start_attempts > 10;
+        if (give_up && w->dboid == dboid) {
+            w->state = kSlotFree;
+            w->dboid = InvalidOid;
+            w->start_attempts = 0;
+        }
+        LWLockRelease(shared->lock);
+        if (give_up) {
+            ereport(LOG, (errmsg("pg_ingest worker for database %u gives up: it could not connect", dboid)));
+            proc_exit(0);
+        }
+    }
     BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
     my_db = dboid;
     claim_slot(idx, dboid);

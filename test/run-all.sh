@@ -23,6 +23,8 @@ as_test_user() {
 }
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
+echo "== dependencies"
+scripts/install-deps.sh || { echo "installing dependencies failed"; exit 1; }
 echo "== build and install the extension"
 make -s WERROR="$WERROR" >/dev/null || { echo "build failed"; exit 1; }
 $SUDO make -s install >/dev/null || { echo "install failed"; exit 1; }
