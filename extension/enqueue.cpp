@@ -30,7 +30,6 @@ extern "C" {
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/rls.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 }
@@ -108,7 +107,8 @@ static void check_insert_privilege(Relation rel, const int16 *attnums, int natts
 }
 
 // Opens the target (kept locked AccessShare to the end of the transaction) and checks that it is
-// something the worker can insert into on this role's behalf.
+// something the worker can insert into on this role's behalf. Row-level security is applied by
+// the worker, when it inserts as this role.
 static Target open_target(FunctionCallInfo fcinfo, const int16 *attnums, int natts, bool check_priv = true) {
     if (PG_ARGISNULL(0))
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("ingest target must not be NULL")));
@@ -134,11 +134,6 @@ static Target open_target(FunctionCallInfo fcinfo, const int16 *attnums, int nat
                         errdetail("The ingest worker runs in its own session and cannot see it.")));
     if (check_priv)
         check_insert_privilege(rel, attnums, natts);
-    if (check_enable_rls(reloid, InvalidOid, false) == RLS_ENABLED)
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("cannot enqueue rows into \"%s\": row-level security is enabled for this role",
-                               t.relname),
-                        errhint("Insert directly, or enqueue as a role that bypasses row-level security.")));
     relation_close(rel, NoLock);
     return t;
 }

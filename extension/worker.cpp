@@ -343,31 +343,13 @@ static const char *group_precheck(const Group &g, int *sqlstate) {
         if (!ok)
             return psprintf("permission denied for table %s (role %s)", relname, GetUserNameFromId(g.roleid, true));
     }
-    if (check_enable_rls(g.reloid, g.roleid, true) == RLS_ENABLED) {
-        *sqlstate = ERRCODE_FEATURE_NOT_SUPPORTED;
-        return psprintf("row-level security is enabled on %s for role %s", relname,
-                        GetUserNameFromId(g.roleid, true));
-    }
     return nullptr;
 }
 
-// COPY the given byte ranges into the group's table as the enqueuing role. PostgreSQL errors
-// propagate (call inside pg_guard).
-static uint64 copy_into(const Group &g, const std::vector<Segment> &segs) {
-    Oid save_userid;
-    int save_sec;
-    GetUserIdAndSecContext(&save_userid, &save_sec);
-    Relation rel = table_open(g.reloid, RowExclusiveLock);
-    SetUserIdAndSecContext(g.roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-    List *attnames = NIL;
-    for (int16_t a : g.attnums) {
-        char *name = get_attname(g.reloid, a, true);
-        if (!name)
-            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
-                            errmsg("column %d of relation \"%s\" no longer exists", a, RelationGetRelationName(rel))));
-        attnames = lappend(attnames, makeString(name));
-    }
-    List *options = list_make1(makeDefElem(pstrdup("encoding"), (Node *)makeString(pstrdup(GetDatabaseEncodingName())), -1));
+// COPY the given byte ranges into rel (PostgreSQL errors propagate: call inside pg_guard).
+static uint64 copy_rows(Relation rel, List *attnames, const std::vector<Segment> &segs) {
+    List *options =
+        list_make1(makeDefElem(pstrdup("encoding"), (Node *)makeString(pstrdup(GetDatabaseEncodingName())), -1));
     ParseState *pstate = make_parsestate(nullptr);
     // CopyFrom builds its executor state from the parse state's range table.
     ParseNamespaceItem *nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, nullptr, false, false);
@@ -378,9 +360,86 @@ static uint64 copy_into(const Group &g, const std::vector<Segment> &segs) {
     uint64 n = CopyFrom(cstate);
     EndCopyFrom(cstate);
     free_parsestate(pstate);
-    SetUserIdAndSecContext(save_userid, save_sec);
-    table_close(rel, NoLock);
     return n;
+}
+
+// The column names the rows' fields belong to: the group's list, or every column COPY takes by
+// default (not dropped, not generated).
+static List *group_attnames(const Group &g, Relation rel) {
+    List *names = NIL;
+    if (g.attnums.empty()) {
+        TupleDesc desc = RelationGetDescr(rel);
+        for (int i = 0; i < desc->natts; i++) {
+            Form_pg_attribute a = TupleDescAttr(desc, i);
+            if (!a->attisdropped && !a->attgenerated)
+                names = lappend(names, makeString(pstrdup(NameStr(a->attname))));
+        }
+        return names;
+    }
+    for (int16_t a : g.attnums) {
+        char *name = get_attname(g.reloid, a, true);
+        if (!name)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                            errmsg("column %d of relation \"%s\" no longer exists", a, RelationGetRelationName(rel))));
+        names = lappend(names, makeString(name));
+    }
+    return names;
+}
+
+static char *column_list_sql(List *names) {
+    StringInfoData buf;
+    initStringInfo(&buf);
+    ListCell *lc;
+    foreach (lc, names) {
+        if (buf.len)
+            appendStringInfoString(&buf, ", ");
+        appendStringInfoString(&buf, quote_identifier(strVal(lfirst(lc))));
+    }
+    return buf.data;
+}
+
+// Row-level security applies to the enqueuing role: COPY FROM would bypass its policies, so the
+// rows go through a temporary staging table and an INSERT ... SELECT run as that role, which
+// applies WITH CHECK policies exactly as the role's own INSERT would.
+static void insert_with_rls(const Group &g, Relation rel, List *attnames, const std::vector<Segment> &segs) {
+    char *cols = column_list_sql(attnames);
+    char *stage = psprintf("ingest_stage_%u", g.reloid);
+    char *target = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+                                              RelationGetRelationName(rel));
+    SPI_connect();
+    SPI_execute(psprintf("CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
+                         stage, cols, target), false, 0);
+    SPI_execute(psprintf("TRUNCATE pg_temp.%s", stage), false, 0);
+    SPI_execute(psprintf("GRANT SELECT ON pg_temp.%s TO %s", stage,
+                         quote_identifier(GetUserNameFromId(g.roleid, false))), false, 0);
+    Relation srel = table_open(get_relname_relid(stage, LookupExplicitNamespace("pg_temp", false)), RowExclusiveLock);
+    copy_rows(srel, attnames, segs);
+    table_close(srel, NoLock);
+    CommandCounterIncrement();
+    Oid save_userid;
+    int save_sec;
+    GetUserIdAndSecContext(&save_userid, &save_sec);
+    SetUserIdAndSecContext(g.roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    SPI_execute(psprintf("INSERT INTO %s (%s) SELECT %s FROM pg_temp.%s", target, cols, cols, stage), false, 0);
+    SetUserIdAndSecContext(save_userid, save_sec);
+    SPI_finish();
+}
+
+// Inserts the given byte ranges into the group's table as the enqueuing role.
+static void insert_group(const Group &g, const std::vector<Segment> &segs) {
+    Relation rel = table_open(g.reloid, RowExclusiveLock);
+    List *attnames = group_attnames(g, rel);
+    if (check_enable_rls(g.reloid, g.roleid, false) == RLS_ENABLED)
+        insert_with_rls(g, rel, attnames, segs);
+    else {
+        Oid save_userid;
+        int save_sec;
+        GetUserIdAndSecContext(&save_userid, &save_sec);
+        SetUserIdAndSecContext(g.roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+        copy_rows(rel, attnames, segs);
+        SetUserIdAndSecContext(save_userid, save_sec);
+    }
+    table_close(rel, NoLock);
 }
 
 // The schema pg_ingest was created in (PostgreSQL 15 exports no helper for this).
@@ -588,7 +647,7 @@ static void insert_bisect(Batch &b, const Group &g, const std::vector<Row> &rows
     ResourceOwner owner = CurrentResourceOwner;
     pg_guard([&] { BeginInternalSubTransaction(nullptr); });
     try {
-        pg_guard([&] { copy_into(g, segs); });
+        pg_guard([&] { insert_group(g, segs); });
         pg_guard([&] {
             ReleaseCurrentSubTransaction();
             MemoryContextSwitchTo(cxt);
@@ -675,7 +734,7 @@ static void attempt_batch(Batch &b, bool careful) {
             if (!b.entries[ei].duplicate)
                 segs.push_back(Segment{entry_data(b.entries[ei].e), b.entries[ei].e->data_len});
         if (!segs.empty())
-            pg_guard([&] { copy_into(g, segs); });
+            pg_guard([&] { insert_group(g, segs); });
     }
     log_batch(b);
     confirm_waiters(b);
@@ -852,7 +911,36 @@ static void update_oldest(const Batch &) {
     }
 }
 
+// Load-driven batching. Whatever arrived while the previous batch committed forms the next one,
+// so under load batches grow by themselves and a lone row is inserted at once. Only when nobody
+// waits for the batch (fire-and-forget), it is small, and the measured arrival rate says that
+// waiting up to ingest.flush_interval would at least double it, the worker lingers that long.
+struct LoadMeter {
+    double rows_per_ms = 0;
+    TimestampTz last = 0;
+
+    void observe(uint64_t rows) {
+        TimestampTz now = GetCurrentTimestamp();
+        if (last != 0) {
+            double ms = std::max(0.05, (now - last) / 1000.0);
+            rows_per_ms = 0.8 * rows_per_ms + 0.2 * (rows / ms);
+        }
+        last = now;
+    }
+
+    long linger_ms(const Batch &b) const {
+        if (b.envelopes.empty() || guc_flush_interval_ms <= 0 || b.rows * 2 >= (uint64_t)guc_batch_rows)
+            return 0;
+        for (uint64_t pos : b.envelopes)
+            if (envelope_of(ring(), pos)->waiter >= 0)
+                return 0;
+        double expected = rows_per_ms * guc_flush_interval_ms;
+        return expected >= (double)b.rows ? guc_flush_interval_ms : 0;
+    }
+};
+
 static void worker_loop() {
+    LoadMeter meter;
     uint64_t drain_target = 0;
     bool draining = false;
     for (;;) {
@@ -871,6 +959,13 @@ static void worker_loop() {
         if (guc_test_worker_delay_ms > 0 && !draining)
             sleep_ms(guc_test_worker_delay_ms);
         Batch b = collect();
+        meter.observe(b.rows);
+        long linger = draining ? 0 : meter.linger_ms(b);
+        if (linger > 0) {
+            sleep_ms(linger);
+            b = collect();
+        }
+        prune_history();
         if (!b.envelopes.empty()) {
             process_batch(b);
             publish_progress(b);
@@ -879,7 +974,6 @@ static void worker_loop() {
         }
         publish_progress(b);
         update_oldest(b);
-        prune_history();
         if (draining && my_slot->scan_low.load() >= drain_target)
             return;
         pg_guard([] {

@@ -46,7 +46,7 @@ RESET ingest.wait_for_commit;
 SELECT id, parent_id, qty, note, created_by = current_user AS stamped FROM rich ORDER BY id;
 SELECT count(*) AS audited FROM audit;
 SELECT ticket = :ticket AS same_ticket, row_number, target_name, columns, raw_row, sqlstate, error
-FROM ingest_dead_letter ORDER BY row_number;
+FROM ingest_dead_letter WHERE target_name = 'rich' ORDER BY row_number;
 SELECT rows_enqueued, rows_committed, rows_failed, rows_queued FROM ingest_status WHERE relname = 'rich';
 SELECT last_error IS NOT NULL AS has_last_error FROM ingest_status WHERE relname = 'rich';
 
