@@ -809,10 +809,15 @@ static void sleep_ms(long ms) {
     });
 }
 
+// Retry policy for transient errors: 3 retries, 100 ms doubling each time, at most 10 s apart.
+constexpr int kMaxRetries = 3;
+constexpr long kFirstBackoffMs = 100;
+constexpr long kMaxBackoffMs = 10000;
+
 static void process_batch(Batch &b) {
     int attempts = 0;
     bool careful = false;
-    long backoff_ms = 100;
+    long backoff_ms = kFirstBackoffMs;
     for (;;) {
         try {
             attempt_batch(b, careful);
@@ -843,7 +848,7 @@ static void process_batch(Batch &b) {
         } catch (const PgError &e) {
             abort_attempt();
             note_error(b, e);
-            if (is_transient(e.sqlerrcode()) && attempts < 3) {
+            if (is_transient(e.sqlerrcode()) && attempts < kMaxRetries) {
                 attempts++;
                 for (const Group &g : b.groups) {
                     TableStats *ts = table_stats(my_db, g.reloid, true);
@@ -853,7 +858,7 @@ static void process_batch(Batch &b) {
                 ereport(LOG, (errmsg("pg_ingest: batch failed (%s), retry %d in %ld ms", e.what(), attempts,
                                      backoff_ms)));
                 sleep_ms(backoff_ms);
-                backoff_ms = std::min(backoff_ms * 2, 10000L);
+                backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
                 continue;
             }
             if (!careful) {
@@ -864,8 +869,9 @@ static void process_batch(Batch &b) {
             // later rather than lose them.
             ereport(LOG, (errmsg("pg_ingest: could not store batch of %llu rows: %s; retrying in 10 s",
                                  (unsigned long long)b.rows, e.what())));
-            sleep_ms(10000);
+            sleep_ms(kMaxBackoffMs);
             attempts = 0;
+            backoff_ms = kFirstBackoffMs;
             careful = false;
         }
     }
