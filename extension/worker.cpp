@@ -458,18 +458,45 @@ static Oid extension_schema() {
     return nsp;
 }
 
-static Oid dead_letter_relid() {
-    Oid nsp = extension_schema();
-    return OidIsValid(nsp) ? get_relname_relid("ingest_dead_letter", nsp) : InvalidOid;
-}
-
 static void run_in_transaction(const char *activity);
 
-static const char *ext_table(const char *name) {
-    Oid nsp = extension_schema();
-    if (!OidIsValid(nsp))
+// The extension's schema, looked up once and again after any failed batch (it may have been
+// dropped or recreated).
+static Oid cached_nsp = InvalidOid;
+
+static Oid ext_nsp() {
+    if (!OidIsValid(cached_nsp))
+        cached_nsp = extension_schema();
+    if (!OidIsValid(cached_nsp))
         ereport(ERROR, (errmsg("pg_ingest: the extension is not installed in database %u", my_db)));
-    return quote_qualified_identifier(get_namespace_name(nsp), name);
+    return cached_nsp;
+}
+
+static const char *ext_table(const char *name) {
+    return quote_qualified_identifier(get_namespace_name(ext_nsp()), name);
+}
+
+// A plan for one of the worker's bookkeeping statements (sql_fmt with %s for the extension
+// table), prepared once per extension schema and kept across transactions. Call under SPI.
+struct KeptPlan {
+    Oid nsp = InvalidOid;
+    SPIPlanPtr plan = nullptr;
+};
+
+static SPIPlanPtr kept_plan(KeptPlan &kp, const char *sql_fmt, const char *table, int nargs, Oid *types) {
+    Oid nsp = ext_nsp();
+    if (kp.plan && kp.nsp == nsp)
+        return kp.plan;
+    if (kp.plan)
+        SPI_freeplan(kp.plan);
+    kp.plan = nullptr;
+    SPIPlanPtr p = SPI_prepare(psprintf(sql_fmt, ext_table(table)), nargs, types);
+    if (!p)
+        elog(ERROR, "pg_ingest: could not prepare \"%s\": %s", sql_fmt, SPI_result_code_string(SPI_result));
+    SPI_keepplan(p);
+    kp.plan = p;
+    kp.nsp = nsp;
+    return p;
 }
 
 // Exactly-once batches: a (producer_id, batch_seq) is committed at most once. Another slice of
@@ -482,11 +509,13 @@ static void mark_duplicates(Batch &b) {
     if (!any)
         return;
     pg_guard([&] {
-        const char *table = ext_table("ingest_producer_batch");
-        char *check = psprintf("SELECT ticket FROM %s WHERE producer_id = $1 AND batch_seq = $2", table);
-        char *insert = psprintf("INSERT INTO %s (producer_id, batch_seq, ticket) VALUES ($1, $2, $3)", table);
+        static KeptPlan check_plan, insert_plan;
         Oid types[3] = {TEXTOID, INT8OID, INT8OID};
         SPI_connect();
+        SPIPlanPtr check = kept_plan(check_plan, "SELECT ticket FROM %s WHERE producer_id = $1 AND batch_seq = $2",
+                                     "ingest_producer_batch", 2, types);
+        SPIPlanPtr insert = kept_plan(insert_plan, "INSERT INTO %s (producer_id, batch_seq, ticket) VALUES ($1, $2, $3)",
+                                      "ingest_producer_batch", 3, types);
         for (EntryRef &er : b.entries) {
             er.duplicate = false;
             if (!(er.e->flags & kEntryHasProducer))
@@ -494,13 +523,13 @@ static void mark_duplicates(Batch &b) {
             Datum vals[3] = {PointerGetDatum(cstring_to_text_with_len(entry_producer(er.e), er.e->producer_len)),
                              Int64GetDatum(er.e->batch_seq), Int64GetDatum((int64)er.e->ticket)};
             // Not read-only: each check must see what this batch inserted before it.
-            SPI_execute_with_args(check, 2, types, vals, nullptr, false, 1);
+            SPI_execute_plan(check, vals, nullptr, false, 1);
             if (SPI_processed > 0) {
                 bool isnull;
                 int64 seen = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
                 er.duplicate = (uint64_t)seen != er.e->ticket;
             } else
-                SPI_execute_with_args(insert, 3, types, vals, nullptr, false, 0);
+                SPI_execute_plan(insert, vals, nullptr, false, 0);
         }
         SPI_finish();
     });
@@ -524,12 +553,13 @@ static void log_batch(const Batch &b) {
     }
     ranges += "}";
     pg_guard([&] {
-        char *sql = psprintf("INSERT INTO %s (rows, tickets) VALUES ($1, $2::pg_catalog.int8multirange)",
-                             ext_table("ingest_batch_log"));
+        static KeptPlan plan;
         Oid types[2] = {INT8OID, TEXTOID};
         Datum vals[2] = {Int64GetDatum((int64)b.rows), CStringGetTextDatum(ranges.c_str())};
         SPI_connect();
-        SPI_execute_with_args(sql, 2, types, vals, nullptr, false, 0);
+        SPI_execute_plan(kept_plan(plan, "INSERT INTO %s (rows, tickets) VALUES ($1, $2::pg_catalog.int8multirange)",
+                                   "ingest_batch_log", 2, types),
+                         vals, nullptr, false, 0);
         SPI_finish();
     });
 }
@@ -570,12 +600,7 @@ static void store_dead_letters(const Group &g, const std::vector<DeadRow> &rows)
     if (rows.empty())
         return;
     pg_guard([&] {
-        Oid dl = dead_letter_relid();
-        if (!OidIsValid(dl))
-            ereport(ERROR, (errmsg("pg_ingest: table ingest_dead_letter is missing in database %u", my_db)));
-        char *sql = psprintf("INSERT INTO %s (ticket, row_number, target, target_name, role_name, raw_row, error, "
-                             "sqlstate, columns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                             quote_qualified_identifier(get_namespace_name(get_rel_namespace(dl)), get_rel_name(dl)));
+        static KeptPlan plan;
         Oid types[9] = {INT8OID, INT4OID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID};
         // The column list the raw row's fields belong to (NULL: all columns in table order).
         Datum columns = (Datum)0;
@@ -588,7 +613,10 @@ static void store_dead_letters(const Group &g, const std::vector<DeadRow> &rows)
             columns = PointerGetDatum(construct_array(names, (int)g.attnums.size(), TEXTOID, -1, false, TYPALIGN_INT));
         }
         SPI_connect();
-        SPIPlanPtr plan = SPI_prepare(sql, 9, types);
+        SPIPlanPtr insert = kept_plan(plan,
+                                      "INSERT INTO %s (ticket, row_number, target, target_name, role_name, raw_row, "
+                                      "error, sqlstate, columns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                      "ingest_dead_letter", 9, types);
         char *relname = get_rel_name(g.reloid);
         char *rolname = GetUserNameFromId(g.roleid, true);
         for (const DeadRow &d : rows) {
@@ -606,7 +634,7 @@ static void store_dead_letters(const Group &g, const std::vector<DeadRow> &rows)
             vals[7] = CStringGetTextDatum(d.sqlstate.c_str());
             vals[8] = columns;
             nulls[8] = columns ? ' ' : 'n';
-            SPI_execute_plan(plan, vals, nulls, false, 0);
+            SPI_execute_plan(insert, vals, nulls, false, 0);
         }
         SPI_finish();
     });
@@ -809,6 +837,30 @@ static void sleep_ms(long ms) {
     });
 }
 
+static bool extension_installed() {
+    return pg_guard([] {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        bool present = OidIsValid(extension_schema());
+        CommitTransactionCommand();
+        return present;
+    });
+}
+
+// DROP EXTENSION while rows were queued: there is nowhere to put them any more. They are
+// written to the server log (not silently dropped) and marked done.
+static void drop_orphaned(Batch &b) {
+    ereport(WARNING, (errmsg("pg_ingest is no longer installed in database %u: %llu queued rows are logged "
+                             "below and discarded", my_db, (unsigned long long)b.rows)));
+    for (EntryRef &er : b.entries) {
+        std::string data(entry_data(er.e), er.e->data_len);
+        ereport(LOG, (errmsg("pg_ingest discarded rows of ticket %llu for table %u: %s",
+                             (unsigned long long)er.e->ticket, er.e->reloid, data.c_str())));
+        er.failed = er.e->nrows;
+    }
+    finish_batch(b);
+}
+
 // Retry policy for transient errors: 3 retries, 100 ms doubling each time, at most 10 s apart.
 constexpr int kMaxRetries = 3;
 constexpr long kFirstBackoffMs = 100;
@@ -848,6 +900,11 @@ static void process_batch(Batch &b) {
         } catch (const PgError &e) {
             abort_attempt();
             note_error(b, e);
+            cached_nsp = InvalidOid;
+            if (!extension_installed()) {
+                drop_orphaned(b);
+                return;
+            }
             if (is_transient(e.sqlerrcode()) && attempts < kMaxRetries) {
                 attempts++;
                 for (const Group &g : b.groups) {
