@@ -6,7 +6,7 @@
 # (default: postgres); test output goes to build/test, which that user owns.
 #
 #   test/run-all.sh                 everything
-#   test/run-all.sh regress tap     only some suites (regress, isolation, tap, client)
+#   test/run-all.sh regress tap     only some suites (unit, regress, isolation, tap, client)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
@@ -14,7 +14,7 @@ PG_BINDIR=$(pg_config --bindir)
 PGXS_DIR=$(cd "$(dirname "$(pg_config --pgxs)")/../.." && pwd)
 TEST_USER=${PGI_TEST_USER:-postgres}
 OUT=$TOP/build/test
-SUITES=${*:-regress isolation tap client}
+SUITES=${*:-unit regress isolation tap client}
 WERROR=${WERROR:-1}
 
 as_test_user() {
@@ -44,6 +44,10 @@ record() { if [ "$2" -eq 0 ]; then passed=$((passed+1)); else failed=$((failed+1
 
 for suite in $SUITES; do
   case $suite in
+  unit)
+    echo "== ring unit tests (ThreadSanitizer, AddressSanitizer+UBSan)"
+    test/unit/build-and-run.sh; record unit $?
+    ;;
   regress)
     echo "== pg_regress"
     tests=$(cd sql && ls *.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')
