@@ -9,6 +9,7 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "catalog/catalog.h"
@@ -506,11 +507,6 @@ static void reset_pending() {
 
 static WaitSlot *my_wait_slot() { return &shared->waits[MyProc->pgprocno]; }
 
-static WorkerSlot *worker_for_wait() {
-    WorkerSlot *w = find_worker(MyDatabaseId);
-    return w;
-}
-
 // Waits until the envelope at pos is handled. Before commit (cancellable) a timeout or a cancel
 // request withdraws the rows and raises an error; after commit it can only warn.
 static void wait_handled(uint64 pos, bool cancellable, uint64 gen) {
@@ -560,6 +556,14 @@ static void wait_handled(uint64 pos, bool cancellable, uint64 gen) {
         ResetLatch(MyLatch);
     }
     pgstat_report_wait_end();
+    // The worker commits asynchronously; make its commit durable before we acknowledge. Its
+    // latest commit LSN, read after our envelopes were marked done, covers them too (e.g. when
+    // only spilled envelopes, which carry no waiter, were left to wait for).
+    uint64 lsn = ws->commit_lsn.load(std::memory_order_acquire);
+    if (WorkerSlot *w = find_worker(MyDatabaseId))
+        lsn = Max(lsn, w->commit_lsn.load(std::memory_order_acquire));
+    if (lsn != 0)
+        XLogFlush((XLogRecPtr)lsn);
     uint64 failed = ws->failed_rows.load(std::memory_order_acquire);
     if (failed)
         ereport(WARNING, (errcode(ERRCODE_WARNING),
@@ -576,27 +580,25 @@ static void hand_over_at_commit(bool pre_commit) {
         // No xid: nothing else in this transaction must be atomic with the rows, so they can be
         // handed over (and waited for, cancellably) before the commit. With an xid the worker
         // waits for that xid to commit, and we wait after the commit.
-        if (TransactionIdIsValid(xid)) {
-            if (pending_head)
-                last_envelope_pos = hand_over(pending_head, nullptr, xid, wait ? MyProc->pgprocno : -1, 0);
-            else
-                last_envelope_pos = spilled_pos[n_spilled - 1];
-            wait_after_commit = wait;
-            WaitSlot *ws = my_wait_slot();
-            ws->failed_rows.store(0, std::memory_order_relaxed);
-            ws->word.store(0, std::memory_order_release);
-            if (!wait)
-                reset_pending();
-            return;
-        }
         int waiter = -1;
         uint64 gen = 0;
         if (wait) {
             gen = new_ticket();
             WaitSlot *ws = my_wait_slot();
             ws->failed_rows.store(0, std::memory_order_relaxed);
+            ws->commit_lsn.store(0, std::memory_order_relaxed);
             ws->word.store(gen << 2 | kWaitPending, std::memory_order_release);
             waiter = MyProc->pgprocno;
+        }
+        if (TransactionIdIsValid(xid)) {
+            if (pending_head)
+                last_envelope_pos = hand_over(pending_head, nullptr, xid, waiter, gen);
+            else
+                last_envelope_pos = spilled_pos[n_spilled - 1];
+            wait_after_commit = wait;
+            if (!wait)
+                reset_pending();
+            return;
         }
         uint64 pos = hand_over(pending_head, nullptr, InvalidTransactionId, waiter, gen);
         if (wait)
@@ -909,7 +911,7 @@ PGI_FUNCTION(pg_ingest_flush) {
         if (shared->ring->tail.load(std::memory_order_acquire) >= target)
             PG_RETURN_BOOL(true);
         ensure_worker(MyDatabaseId);
-        WorkerSlot *w = worker_for_wait();
+        WorkerSlot *w = find_worker(MyDatabaseId);
         if (!w)
             PG_RETURN_BOOL(false);
         TimestampTz start = GetCurrentTimestamp();
@@ -927,6 +929,11 @@ PGI_FUNCTION(pg_ingest_flush) {
             ConditionVariableTimedSleep(&w->done_cv, Min(100, timeout_ms - waited), PG_WAIT_EXTENSION);
         }
         ConditionVariableCancelSleep();
+        if (ok) {
+            uint64 lsn = w->commit_lsn.load(std::memory_order_acquire);
+            if (lsn != 0)
+                XLogFlush((XLogRecPtr)lsn);
+        }
         PG_RETURN_BOOL(ok);
     });
 }

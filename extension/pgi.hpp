@@ -71,6 +71,7 @@ struct WorkerSlot {
     int start_attempts; // consecutive starts that did not get connected (e.g. database dropped)
     std::atomic<uint64_t> scan_low; // lowest ring position this worker may still read
     std::atomic<uint64_t> done_pos; // every record of this database below it is handled
+    std::atomic<uint64_t> commit_lsn; // end of this worker's latest commit record
     ConditionVariable done_cv;      // broadcast after each batch
 };
 
@@ -82,6 +83,7 @@ enum WaitState : uint64_t { kWaitIdle = 0, kWaitPending = 1, kWaitCommitting = 2
 struct WaitSlot {
     std::atomic<uint64_t> word;
     std::atomic<uint64_t> failed_rows; // rows of the waited-for envelope that were dead-lettered
+    std::atomic<uint64_t> commit_lsn;  // end of the worker's commit record for that envelope
 };
 
 constexpr int kLastErrorLen = 256;

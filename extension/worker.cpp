@@ -13,6 +13,7 @@ extern "C" {
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/transam.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "access/genam.h"
@@ -806,13 +807,20 @@ static void finish_batch(const Batch &b) {
         ts->batches.fetch_add(1, std::memory_order_relaxed);
         ts->last_commit_time.store(now, std::memory_order_relaxed);
     }
+    // The worker commits asynchronously: a waiter flushes WAL up to this LSN itself before it
+    // returns (concurrent flushes are grouped by PostgreSQL), so the worker never waits for fsync.
+    uint64_t lsn = XactLastCommitEnd;
+    my_slot->commit_lsn.store(lsn, std::memory_order_release);
     for (uint64_t pos : b.envelopes) {
         EnvelopeHeader *env = envelope_of(ring(), pos);
         uint64_t failed = failed_per_env[pos];
-        if (env->waiter >= 0 && failed) {
+        if (env->waiter >= 0) {
             WaitSlot *ws = &shared->waits[env->waiter];
-            if ((ws->word.load(std::memory_order_acquire) >> 2) == env->waiter_gen)
-                ws->failed_rows.fetch_add(failed, std::memory_order_release);
+            if ((ws->word.load(std::memory_order_acquire) >> 2) == env->waiter_gen) {
+                if (failed)
+                    ws->failed_rows.fetch_add(failed, std::memory_order_release);
+                ws->commit_lsn.store(lsn, std::memory_order_release);
+            }
         }
         ring()->mark(pos, kReady, kDone);
         wake_waiter(env);
@@ -1083,6 +1091,8 @@ void pg_ingest_worker_main(Datum arg) {
     SetConfigOption("datestyle", "ISO, MDY", PGC_SUSET, PGC_S_OVERRIDE);
     SetConfigOption("intervalstyle", "postgres", PGC_SUSET, PGC_S_OVERRIDE);
     SetConfigOption("extra_float_digits", "1", PGC_SUSET, PGC_S_OVERRIDE);
+    // Durability comes from the waiters' XLogFlush (see finish_batch), not from this process.
+    SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
     ereport(LOG, (errmsg("pg_ingest worker started for database %u", dboid)));
 
     const char *msg = nullptr;
