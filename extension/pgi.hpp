@@ -151,11 +151,15 @@ class PgError : public std::exception {
 
 template <typename F> auto pg_guard(F &&f) -> decltype(f()) {
     using R = decltype(f());
-    MemoryContext oldcxt = CurrentMemoryContext;
-    ErrorData *volatile edata = nullptr;
-    std::exception_ptr cpp_exc_holder;
-    std::exception_ptr *const cpp_exc = &cpp_exc_holder;
-    if constexpr (std::is_void_v<R>) {
+    if constexpr (!std::is_void_v<R>) {
+        R result{};
+        pg_guard([&] { result = f(); });
+        return result;
+    } else {
+        MemoryContext oldcxt = CurrentMemoryContext;
+        ErrorData *volatile edata = nullptr;
+        std::exception_ptr cpp_exc_holder;
+        std::exception_ptr *const cpp_exc = &cpp_exc_holder;
         PG_TRY();
         {
             try {
@@ -175,29 +179,6 @@ template <typename F> auto pg_guard(F &&f) -> decltype(f()) {
             throw PgError(edata);
         if (*cpp_exc)
             std::rethrow_exception(*cpp_exc);
-    } else {
-        R result{};
-        R *volatile out = &result;
-        PG_TRY();
-        {
-            try {
-                *out = f();
-            } catch (...) {
-                *cpp_exc = std::current_exception();
-            }
-        }
-        PG_CATCH();
-        {
-            MemoryContextSwitchTo(oldcxt);
-            edata = CopyErrorData();
-            FlushErrorState();
-        }
-        PG_END_TRY();
-        if (edata)
-            throw PgError(edata);
-        if (*cpp_exc)
-            std::rethrow_exception(*cpp_exc);
-        return result;
     }
 }
 

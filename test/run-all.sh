@@ -40,6 +40,19 @@ cp -r sql expected test "$OUT/src/"
 SRC=$OUT/src
 
 passed=0; failed=0; failures=()
+
+# run_pg_regress TOOL INPUTDIR DBNAME TESTS...: pg_regress or pg_isolation_regress on a temporary
+# instance that preloads pg_ingest; prints regression.diffs on failure.
+run_pg_regress() {
+  local tool=$1 inputdir=$2 dbname=$3 name; shift 3
+  name=$(dirname "$tool")
+  as_test_user "$PGXS_DIR/src/test/$tool" --bindir="$PG_BINDIR" \
+    --temp-instance="$OUT/$name/tmp_check" --temp-config="$SRC/test/pg_ingest.conf" \
+    --inputdir="$inputdir" --outputdir="$OUT/$name" --dbname="$dbname" "$@"
+  local rc=$?
+  record "$name" $rc
+  [ $rc -ne 0 ] && [ -f "$OUT/$name/regression.diffs" ] && cat "$OUT/$name/regression.diffs"
+}
 record() { if [ "$2" -eq 0 ]; then passed=$((passed+1)); else failed=$((failed+1)); failures+=("$1"); fi; }
 
 for suite in $SUITES; do
@@ -50,22 +63,13 @@ for suite in $SUITES; do
     ;;
   regress)
     echo "== pg_regress"
-    tests=$(cd sql && ls *.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')
-    as_test_user "$PGXS_DIR/src/test/regress/pg_regress" --bindir="$PG_BINDIR" \
-      --temp-instance="$OUT/regress/tmp_check" --temp-config="$SRC/test/pg_ingest.conf" \
-      --inputdir="$SRC" --outputdir="$OUT/regress" --dbname=contrib_regression $tests
-    rc=$?; record regress $rc
-    [ $rc -ne 0 ] && [ -f "$OUT/regress/regression.diffs" ] && cat "$OUT/regress/regression.diffs"
+    run_pg_regress regress/pg_regress "$SRC" contrib_regression $(cd sql && ls *.sql | sed 's/\.sql$//' | sort)
     ;;
   isolation)
-    specs=$(cd test/isolation/specs 2>/dev/null && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort | tr '\n' ' ')
+    specs=$(cd test/isolation/specs 2>/dev/null && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort)
     [ -z "$specs" ] && continue
     echo "== isolation"
-    as_test_user "$PGXS_DIR/src/test/isolation/pg_isolation_regress" --bindir="$PG_BINDIR" \
-      --temp-instance="$OUT/isolation/tmp_check" --temp-config="$SRC/test/pg_ingest.conf" \
-      --inputdir="$SRC/test/isolation" --outputdir="$OUT/isolation" --dbname=isolation_regression $specs
-    rc=$?; record isolation $rc
-    [ $rc -ne 0 ] && [ -f "$OUT/isolation/regression.diffs" ] && cat "$OUT/isolation/regression.diffs"
+    run_pg_regress isolation/pg_isolation_regress "$SRC/test/isolation" isolation_regression $specs
     ;;
   tap)
     ls test/t/*.pl >/dev/null 2>&1 || continue
