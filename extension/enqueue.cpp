@@ -405,7 +405,6 @@ static uint64 reserve_or_wait(uint64 len) {
 // Copies the entries [from, until) into one envelope and publishes it. Returns its position.
 // waiter/gen describe a backend that waits before committing (cancellable), or -1.
 static uint64 hand_over(Pending *from, Pending *until, TransactionId xid, int waiter, uint64 gen) {
-    WorkerSlot *slot = nullptr;
     ensure_worker(MyDatabaseId);
     uint64 len = envelope_size(from, until);
     uint64 pos = reserve_or_wait(len);
@@ -448,9 +447,7 @@ static uint64 hand_over(Pending *from, Pending *until, TransactionId xid, int wa
             ts->bytes_enqueued.fetch_add(p->data.len, std::memory_order_relaxed);
         }
     }
-    slot = find_worker(MyDatabaseId);
-    if (slot && slot->latch)
-        SetLatch(slot->latch);
+    notify_worker(MyDatabaseId);
     return pos;
 }
 

@@ -24,6 +24,7 @@ bool guc_wait_for_commit = true;
 int guc_test_worker_delay_ms = 0;
 int guc_max_tables = 1024;
 int guc_ticket_retention_s = 24 * 3600;
+int guc_worker_idle_timeout_s = 300;
 
 Datum call_guarded(const char *name, Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo) {
     ErrorData *pg_error = nullptr;
@@ -101,6 +102,10 @@ void _PG_init(void) {
                             "How long ingest_ticket_status and exactly-once deduplication remember committed batches.",
                             nullptr, &guc_ticket_retention_s, 24 * 3600, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr,
                             nullptr, nullptr);
+    DefineCustomIntVariable("ingest.worker_idle_timeout",
+                            "A worker with nothing to do for this long exits and frees its slot (0: never).", nullptr,
+                            &guc_worker_idle_timeout_s, 300, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
+                            nullptr);
     DefineCustomIntVariable("ingest.test_worker_delay",
                             "Testing only: the worker sleeps this long before each batch.", nullptr,
                             &guc_test_worker_delay_ms, 0, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,

@@ -52,6 +52,7 @@ extern bool guc_wait_for_commit;
 extern int guc_test_worker_delay_ms;
 extern int guc_max_tables;
 extern int guc_ticket_retention_s;
+extern int guc_worker_idle_timeout_s;
 
 // ---------------------------------------------------------------------------------------------
 // Shared memory (shmem.cpp). Which lock protects what:
@@ -129,6 +130,7 @@ void advance_tail();
 
 // Workers (worker.cpp)
 void ensure_worker(Oid dboid);
+void notify_worker(Oid dboid);
 WorkerSlot *find_worker(Oid dboid);
 
 // Enqueue side (enqueue.cpp)

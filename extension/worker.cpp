@@ -83,43 +83,92 @@ static bool register_worker(int idx, Oid dboid) {
     return RegisterDynamicBackgroundWorker(&bgw, nullptr);
 }
 
-void ensure_worker(Oid dboid) {
-    if (find_worker(dboid))
-        return;
-    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    if (find_worker(dboid)) {
-        LWLockRelease(shared->lock);
-        return;
-    }
+// Under shared->lock: claims a free slot for dboid and registers its worker. Returns nullptr, or
+// the reason it could not (palloc'd).
+static const char *start_worker_locked(Oid dboid) {
     int idx = -1;
     for (int i = 0; i < shared->nworkers && idx < 0; i++)
         if (shared->workers[i].state == kSlotFree)
             idx = i;
-    if (idx < 0) {
-        LWLockRelease(shared->lock);
-        ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-                        errmsg("no pg_ingest worker is free for database \"%s\"", get_database_name(dboid)),
-                        errdetail("All %d workers (ingest.max_workers) serve other databases.", shared->nworkers),
-                        errhint("Raise ingest.max_workers and restart the server.")));
-    }
+    if (idx < 0)
+        return psprintf("all %d pg_ingest workers (ingest.max_workers) serve other databases", shared->nworkers);
     WorkerSlot *w = &shared->workers[idx];
     w->dboid = dboid;
     w->state = kSlotStarting;
     w->pid = 0;
     w->latch = nullptr;
+    w->start_attempts = 0;
     uint64 tail = shared->ring->tail.load(std::memory_order_acquire);
     w->scan_low.store(tail, std::memory_order_release);
     w->done_pos.store(tail, std::memory_order_release);
-    bool ok = register_worker(idx, dboid);
-    if (!ok) {
-        w->state = kSlotFree;
-        w->dboid = InvalidOid;
+    if (register_worker(idx, dboid))
+        return nullptr;
+    w->state = kSlotFree;
+    w->dboid = InvalidOid;
+    return "no background worker slot is free (max_worker_processes)";
+}
+
+// Before handing rows over: makes sure this database has a worker, or fails cleanly.
+void ensure_worker(Oid dboid) {
+    if (find_worker(dboid))
+        return;
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    const char *why = find_worker(dboid) ? nullptr : start_worker_locked(dboid);
+    LWLockRelease(shared->lock);
+    if (why)
+        ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                        errmsg("could not start a pg_ingest worker for database \"%s\": %s", get_database_name(dboid),
+                               why),
+                        errhint("Raise ingest.max_workers or max_worker_processes and restart the server.")));
+}
+
+// After publishing: wakes the database's worker. Cannot fail (the rows are in the ring already).
+// A worker that was just deciding to exit for idleness does so holding shared->lock, so taking
+// the lock here sees its final state and starts a new one if needed.
+void notify_worker(Oid dboid) {
+    WorkerSlot *w = find_worker(dboid);
+    if (w && w->state == kSlotRunning && w->latch) {
+        SetLatch(w->latch);
+        return;
+    }
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    w = find_worker(dboid);
+    const char *why = nullptr;
+    if (!w)
+        why = start_worker_locked(dboid);
+    else if (w->state == kSlotRunning && w->latch)
+        SetLatch(w->latch);
+    LWLockRelease(shared->lock);
+    if (why)
+        ereport(WARNING, (errmsg("pg_ingest rows are queued but no worker could be started: %s", why)));
+}
+
+// Idle for ingest.worker_idle_timeout: give the slot up, unless something of ours was handed over
+// meanwhile. Holding shared->lock keeps the tail still (safe to read the ring) and orders this
+// decision with notify_worker().
+static bool try_idle_exit(WorkerSlot *slot, Oid dboid) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    Ring *r = shared->ring;
+    uint64_t pos = slot->scan_low.load(std::memory_order_acquire);
+    uint64_t head = r->head.load(std::memory_order_acquire);
+    bool work = false;
+    while (pos < head && !work) {
+        uint64_t s = r->state(pos);
+        if (s == 0) { // someone is still writing: maybe ours
+            work = true;
+            break;
+        }
+        work = s == kReady && envelope_of(r, pos)->dboid == dboid;
+        pos += r->length(pos);
+    }
+    if (!work) {
+        slot->state = kSlotFree;
+        slot->dboid = InvalidOid;
+        slot->pid = 0;
+        slot->latch = nullptr;
     }
     LWLockRelease(shared->lock);
-    if (!ok)
-        ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-                        errmsg("could not start a pg_ingest worker: no background worker slot is free"),
-                        errhint("Raise max_worker_processes (each database that uses pg_ingest needs one).")));
+    return !work;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1012,6 +1061,7 @@ struct LoadMeter {
 
 static void worker_loop() {
     LoadMeter meter;
+    TimestampTz last_work = GetCurrentTimestamp();
     uint64_t drain_target = 0;
     bool draining = false;
     for (;;) {
@@ -1038,6 +1088,7 @@ static void worker_loop() {
         }
         prune_history();
         if (!b.envelopes.empty()) {
+            last_work = GetCurrentTimestamp();
             process_batch(b);
             publish_progress(b);
             update_oldest(b);
@@ -1047,6 +1098,14 @@ static void worker_loop() {
         update_oldest(b);
         if (draining && my_slot->scan_low.load() >= drain_target)
             return;
+        if (!draining && guc_worker_idle_timeout_s > 0 && b.first_pending == UINT64_MAX &&
+            GetCurrentTimestamp() - last_work > (int64)guc_worker_idle_timeout_s * USECS_PER_SEC &&
+            try_idle_exit(my_slot, my_db)) {
+            my_slot = nullptr; // given up: nothing to release at exit
+            ereport(LOG, (errmsg("pg_ingest worker for database %u exits after %d s idle", my_db,
+                                 guc_worker_idle_timeout_s)));
+            proc_exit(0); // code 0: not restarted; the next hand-over starts a new worker
+        }
         pg_guard([] {
             (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
             ResetLatch(MyLatch);
