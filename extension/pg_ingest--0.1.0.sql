@@ -20,14 +20,17 @@ COMMENT ON TABLE ingest_dead_letter IS 'Rows pg_ingest could not insert: the raw
 REVOKE ALL ON ingest_dead_letter FROM PUBLIC;
 
 -- One row per worker transaction: which tickets it committed. Kept for ingest.ticket_retention.
+-- Written once per batch, so kept cheap: BRIN indexes only (tickets and times grow with
+-- insertion order), the exact tickets checked on the few rows they select.
 CREATE TABLE ingest_batch_log (
-    batch_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     committed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     rows         bigint NOT NULL,
+    first_ticket bigint NOT NULL,
+    last_ticket  bigint NOT NULL,
     tickets      int8multirange NOT NULL
 );
-CREATE INDEX ingest_batch_log_tickets ON ingest_batch_log USING gist (tickets);
-CREATE INDEX ingest_batch_log_committed_at ON ingest_batch_log (committed_at);
+CREATE INDEX ingest_batch_log_tickets ON ingest_batch_log USING brin (first_ticket, last_ticket);
+CREATE INDEX ingest_batch_log_committed_at ON ingest_batch_log USING brin (committed_at);
 REVOKE ALL ON ingest_batch_log FROM PUBLIC;
 
 -- Exactly-once: every (producer_id, batch_seq) committed, with the ticket of the call that did it.
@@ -85,7 +88,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
         WHEN EXISTS (SELECT 1 FROM @extschema@.ingest_dead_letter d WHERE d.ticket = $1) THEN 'failed'
-        WHEN EXISTS (SELECT 1 FROM @extschema@.ingest_batch_log b WHERE b.tickets @> $1) THEN 'committed'
+        WHEN EXISTS (SELECT 1 FROM @extschema@.ingest_batch_log b
+                     WHERE b.first_ticket <= $1 AND b.last_ticket >= $1 AND b.tickets @> $1) THEN 'committed'
         WHEN @extschema@.ingest_ticket_queued($1) THEN 'queued'
         ELSE 'unknown'
     END

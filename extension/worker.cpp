@@ -604,11 +604,14 @@ static void log_batch(const Batch &b) {
     ranges += "}";
     pg_guard([&] {
         static KeptPlan plan;
-        Oid types[2] = {INT8OID, TEXTOID};
-        Datum vals[2] = {Int64GetDatum((int64)b.rows), CStringGetTextDatum(ranges.c_str())};
+        Oid types[4] = {INT8OID, INT8OID, INT8OID, TEXTOID};
+        Datum vals[4] = {Int64GetDatum((int64)b.rows), Int64GetDatum((int64)tickets.front()),
+                         Int64GetDatum((int64)tickets.back()), CStringGetTextDatum(ranges.c_str())};
         SPI_connect();
-        SPI_execute_plan(kept_plan(plan, "INSERT INTO %s (rows, tickets) VALUES ($1, $2::pg_catalog.int8multirange)",
-                                   "ingest_batch_log", 2, types),
+        SPI_execute_plan(kept_plan(plan,
+                                   "INSERT INTO %s (rows, first_ticket, last_ticket, tickets) "
+                                   "VALUES ($1, $2, $3, $4::pg_catalog.int8multirange)",
+                                   "ingest_batch_log", 4, types),
                          vals, nullptr, false, 0);
         SPI_finish();
     });
@@ -999,8 +1002,14 @@ static void publish_progress(const Batch &b) {
     ConditionVariableBroadcast(&my_slot->done_cv);
 }
 
-static void update_oldest(const Batch &) {
+static void update_oldest() {
     // Oldest queued age per table: from the first ready envelope of each table past scan_low.
+    // At most ten times a second: it walks every table slot.
+    static TimestampTz last = 0;
+    TimestampTz now = GetCurrentTimestamp();
+    if (now - last < 100 * 1000)
+        return;
+    last = now;
     Ring *r = ring();
     uint64_t pos = my_slot->scan_low.load(std::memory_order_relaxed);
     uint64_t head = r->head.load(std::memory_order_acquire);
@@ -1035,6 +1044,8 @@ static void update_oldest(const Batch &) {
 // so under load batches grow by themselves and a lone row is inserted at once. Only when nobody
 // waits for the batch (fire-and-forget), it is small, and the measured arrival rate says that
 // waiting up to ingest.flush_interval would at least double it, the worker lingers that long.
+constexpr long kWaiterLingerUs = 500;
+
 struct LoadMeter {
     double rows_per_ms = 0;
     TimestampTz last = 0;
@@ -1048,14 +1059,18 @@ struct LoadMeter {
         last = now;
     }
 
-    long linger_ms(const Batch &b) const {
+    // How long to let the batch grow before inserting it, in microseconds.
+    long linger_us(const Batch &b) const {
         if (b.envelopes.empty() || guc_flush_interval_ms <= 0 || b.rows * 2 >= (uint64_t)guc_batch_rows)
             return 0;
+        bool waiters = false;
         for (uint64_t pos : b.envelopes)
-            if (envelope_of(ring(), pos)->waiter >= 0)
-                return 0;
-        double expected = rows_per_ms * guc_flush_interval_ms;
-        return expected >= (double)b.rows ? guc_flush_interval_ms : 0;
+            waiters |= envelope_of(ring(), pos)->waiter >= 0;
+        // Someone waits: linger only briefly (each waiter pays it in latency), and only when the
+        // measured rate says it would at least double the batch.
+        long us = waiters ? std::min(kWaiterLingerUs, guc_flush_interval_ms * 1000L) : guc_flush_interval_ms * 1000L;
+        double expected = rows_per_ms * us / 1000.0;
+        return expected >= (double)b.rows ? us : 0;
     }
 };
 
@@ -1081,9 +1096,9 @@ static void worker_loop() {
             sleep_ms(guc_test_worker_delay_ms);
         Batch b = collect();
         meter.observe(b.rows);
-        long linger = draining ? 0 : meter.linger_ms(b);
+        long linger = draining ? 0 : meter.linger_us(b);
         if (linger > 0) {
-            sleep_ms(linger);
+            pg_usleep(linger);
             b = collect();
         }
         prune_history();
@@ -1091,11 +1106,11 @@ static void worker_loop() {
             last_work = GetCurrentTimestamp();
             process_batch(b);
             publish_progress(b);
-            update_oldest(b);
+            update_oldest();
             continue;
         }
         publish_progress(b);
-        update_oldest(b);
+        update_oldest();
         if (draining && my_slot->scan_low.load() >= drain_target)
             return;
         if (!draining && guc_worker_idle_timeout_s > 0 && b.first_pending == UINT64_MAX &&
