@@ -64,6 +64,7 @@ static uint64 pending_bytes = 0;
 // Ring positions this transaction handed over earlier (spills); the commit waits for them too.
 static uint64 *spilled_pos = nullptr;
 static int n_spilled = 0, max_spilled = 0;
+static uint64 spilled_bytes = 0; // ring bytes those spills hold until this transaction ends
 
 // What COMMIT must wait for after handing over (set in PRE_COMMIT, used in COMMIT).
 static bool wait_after_commit = false;
@@ -371,9 +372,19 @@ static uint64 envelope_size(Pending *from, Pending *until) {
     return size;
 }
 
-// Waits until `len` bytes can be reserved; errors after ingest.enqueue_timeout.
+// Waits until `len` bytes can be reserved; errors after ingest.enqueue_timeout. Rows spilled
+// earlier by this transaction stay in the ring until it commits, so a transaction whose rows do
+// not fit in (most of) the ring could only wait for itself: it fails at once instead.
 static uint64 reserve_or_wait(uint64 len) {
     Ring *ring = shared->ring;
+    if (spilled_bytes + len > ring->capacity / 4 * 3)
+        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("transaction enqueues more rows than the pg_ingest ring can hold until it commits"),
+                        errdetail("It has handed over %llu bytes and needs %llu more; a transaction may hold at most "
+                                  "3/4 of ingest.ring_size (%dkB).",
+                                  (unsigned long long)spilled_bytes, (unsigned long long)len, guc_ring_size_kb),
+                        errhint("Commit in smaller transactions, use COPY for very large loads, or raise "
+                                "ingest.ring_size.")));
     uint64 pos;
     if (ring->reserve(len, &pos))
         return pos;
@@ -482,6 +493,7 @@ static void maybe_spill() {
         } while (until && size + entry_size(until->natts, 0, until->data.len) <= spill_threshold());
         uint64 pos = hand_over(from, until, xid, -1, 0);
         remember_spill(pos);
+        spilled_bytes += shared->ring->length(pos);
         for (Pending *p = from; p != until; p = p->next)
             pending_bytes -= p->data.len;
         from = until;
@@ -495,6 +507,7 @@ static void reset_pending() {
     pending_tail = &pending_head;
     pending_bytes = 0;
     n_spilled = 0;
+    spilled_bytes = 0;
     if (PendingCxt)
         MemoryContextReset(PendingCxt);
 }

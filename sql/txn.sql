@@ -57,3 +57,13 @@ SELECT rows_discarded >= 4000 AS spilled_and_discarded, rows_queued FROM ingest_
 
 -- Nothing from the rolled back work.
 SELECT * FROM tx WHERE id < 1000 ORDER BY id;
+
+-- A transaction larger than the ring can hold until its commit fails at once, clearly, and
+-- leaves nothing behind (the test ring is 16MB: at most 12MB per transaction).
+\set VERBOSITY default
+BEGIN;
+SELECT count(ingest_enqueue('tx', ROW(g, repeat('z', 1000))::tx)) FROM generate_series(100000, 119999) g;
+ROLLBACK;
+\set VERBOSITY terse
+SELECT ingest_flush('30s');
+SELECT count(*) FROM tx WHERE id >= 100000;
