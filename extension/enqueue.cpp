@@ -339,23 +339,30 @@ struct SliceWriter {
     uint32 rows = 0;
     Pending *cur = nullptr;
 
-    void add_row(StringInfo line);
+    // Appends one row: n bytes at p, plus a newline when the bytes do not end in one.
+    void add_row(const char *p, int n, bool add_newline);
+    void add_row(StringInfo line) {
+        add_row(line->data, line->len, false);
+        resetStringInfo(line);
+    }
 };
 
 static void maybe_spill();
 
-void SliceWriter::add_row(StringInfo line) {
-    check_row_size(*t, (uint64)line->len);
-    if (!cur || cur->data.len + (uint64)line->len > (uint64)guc_max_record_size_kb * 1024) {
+void SliceWriter::add_row(const char *p, int n, bool add_newline) {
+    int len = n + (add_newline ? 1 : 0);
+    check_row_size(*t, (uint64)len);
+    if (!cur || cur->data.len + (uint64)len > (uint64)guc_max_record_size_kb * 1024) {
         cur = new_pending(*t, attnums, natts, ticket, rows + 1);
     }
     MemoryContext old = MemoryContextSwitchTo(PendingCxt);
-    appendBinaryStringInfo(&cur->data, line->data, line->len);
+    appendBinaryStringInfo(&cur->data, p, n);
+    if (add_newline)
+        appendStringInfoChar(&cur->data, '\n');
     MemoryContextSwitchTo(old);
     cur->nrows++;
     rows++;
-    pending_bytes += line->len;
-    resetStringInfo(line);
+    pending_bytes += len;
     if (pending_bytes >= spill_threshold()) {
         maybe_spill();
         cur = nullptr;
@@ -883,8 +890,6 @@ PGI_FUNCTION(pg_ingest_enqueue_copy) {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("producer_id must be 1 to 200 bytes")));
         uint64 ticket = new_ticket();
         SliceWriter w{&t, cols, natts, ticket};
-        StringInfoData line;
-        initStringInfo(&line);
         while (p < end) {
             const char *nl = (const char *)memchr(p, '\n', end - p);
             const char *stop = nl ? nl : end;
@@ -892,9 +897,7 @@ PGI_FUNCTION(pg_ingest_enqueue_copy) {
                 ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
                                 errmsg("line %u of the data is the end-of-data marker \\.", w.rows + 1),
                                 errhint("Send rows only; pg_ingest ends the data itself.")));
-            appendBinaryStringInfo(&line, p, (int)(stop - p));
-            appendStringInfoChar(&line, '\n');
-            w.add_row(&line);
+            w.add_row(p, (int)(stop - p), true);
             if (producer && w.cur && !w.cur->producer) {
                 MemoryContext old = MemoryContextSwitchTo(PendingCxt);
                 w.cur->producer = pstrdup(producer);
