@@ -1,0 +1,62 @@
+// Batches: rows of one target, sealed (numbered, immutable) by the BatchBuilder on the batcher
+// thread, then owned by the sender pool until every row is reported.
+#pragma once
+#include "row_queue.hpp"
+
+#include <pgingest/delivery.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace pgingest::detail {
+
+struct RowMeta {
+    Clock::time_point enqueued;
+    std::uint32_t bytes;
+    DeliveryCallback done;
+};
+
+struct Batch {
+    Table table;
+    std::int64_t seq = 0;   // exactly-once key with the producer id; never changes once set
+    std::string data;       // the rows as COPY text, each ending in '\n'
+    std::vector<RowMeta> rows;
+    int attempts = 0;
+    Clock::time_point not_before{}; // earliest next send (retry backoff)
+    Status last_error;
+    std::size_t bytes() const { return data.size(); }
+};
+using BatchPtr = std::unique_ptr<Batch>;
+
+// Groups rows per target and seals a batch when it reaches max_rows or max_bytes, or when its
+// first row has waited `linger`. A row that would push a batch past max_bytes starts a new one
+// (a single row larger than max_bytes is a batch of its own). Not thread-safe: one owner.
+class BatchBuilder {
+  public:
+    using Resolve = std::function<Table(const TableSpec *)>;
+    BatchBuilder(std::size_t max_rows, std::size_t max_bytes, std::chrono::milliseconds linger, Resolve resolve);
+
+    void add(std::unique_ptr<QueuedRow> row, std::vector<BatchPtr> &sealed);
+    // Seals batches whose linger has expired at `now` (all open batches if `all`).
+    void seal_due(Clock::time_point now, bool all, std::vector<BatchPtr> &sealed);
+    // When the oldest open batch's linger expires.
+    std::optional<Clock::time_point> next_deadline() const;
+    bool empty() const { return open_.empty(); }
+
+  private:
+    void seal(const TableSpec *key, std::vector<BatchPtr> &sealed);
+
+    const std::size_t max_rows_, max_bytes_;
+    const std::chrono::milliseconds linger_;
+    Resolve resolve_;
+    std::int64_t next_seq_ = 1;
+    std::unordered_map<const TableSpec *, BatchPtr> open_;
+};
+
+} // namespace pgingest::detail

@@ -1,0 +1,244 @@
+// Producer: enqueue() on application threads, one batcher thread (queue -> batches), the sender
+// pool (batches -> server -> delivery reports).
+#include "batch.hpp"
+#include "context.hpp"
+#include "sender_pool.hpp"
+#include "table_registry.hpp"
+
+#include <pgingest/producer.hpp>
+
+#include <stdexcept>
+#include <thread>
+
+namespace pgingest {
+namespace detail {
+
+class ProducerCore {
+  public:
+    ProducerCore(ProducerConfig config, std::shared_ptr<Transport> transport)
+        : ctx_(std::move(config), std::move(transport), Uuid::random_v4().to_string()), pool_(ctx_),
+          builder_(ctx_.config.batch_max_rows, ctx_.config.batch_max_bytes, ctx_.config.linger,
+                   [this](const TableSpec *spec) { return tables_.handle(spec); }) {
+        pool_.start();
+        batcher_ = std::thread([this] { run_batcher(); });
+        ctx_.log.debug("producer ", ctx_.producer_id, " started");
+    }
+
+    ~ProducerCore() {
+        Status s = close(ctx_.config.close_timeout);
+        if (!s.ok())
+            ctx_.log.error("producer destroyed without close(): ", s.message());
+    }
+
+    Table table(std::string_view name, std::vector<std::string> columns) {
+        return tables_.get(name, std::move(columns));
+    }
+
+    Status enqueue(const TableSpec *spec, Row &&row, DeliveryCallback &&done) {
+        Status s = admit(spec, std::move(row), std::move(done));
+        if (!s.ok())
+            Counters::add(ctx_.counters.enqueue_rejected);
+        return s;
+    }
+
+    Status enqueue(std::string_view name, Row &&row, DeliveryCallback &&done) {
+        if (name.empty()) {
+            Counters::add(ctx_.counters.enqueue_rejected);
+            return Status(ErrorCode::kInvalidArgument, "empty table name");
+        }
+        return enqueue(tables_.by_name(name), std::move(row), std::move(done));
+    }
+
+    bool owns(const Table &t) const { return t.valid() && tables_.handle(t.spec()).valid(); }
+
+    Status flush(std::chrono::milliseconds timeout) {
+        const Clock::time_point deadline = Clock::now() + timeout;
+        flush_requests_.fetch_add(1, std::memory_order_seq_cst);
+        ctx_.queue.wake_consumer();
+        bool done = ctx_.queue.wait_empty(deadline);
+        flush_requests_.fetch_sub(1, std::memory_order_seq_cst);
+        if (done)
+            return Status();
+        return Status(ErrorCode::kTimedOut, std::to_string(ctx_.queue.outstanding_rows()) +
+                                                " rows not yet reported after " + std::to_string(timeout.count()) +
+                                                " ms");
+    }
+
+    Status close(std::chrono::milliseconds timeout) {
+        std::lock_guard<std::mutex> lock(close_mutex_);
+        if (close_done_)
+            return close_status_;
+        // No new rows: wait out enqueue() calls already past the closed_ check.
+        closed_.store(true, std::memory_order_seq_cst);
+        ctx_.queue.wake_all();
+        while (active_enqueuers_.load(std::memory_order_seq_cst) > 0)
+            std::this_thread::yield();
+        Status flushed = flush(timeout);
+        // The batcher hands over whatever is left, then the pool fails what was not delivered.
+        stop_batcher_.store(true, std::memory_order_seq_cst);
+        ctx_.queue.wake_consumer();
+        batcher_.join();
+        pool_.stop();
+        close_done_ = true;
+        if (!flushed.ok())
+            close_status_ = Status(ErrorCode::kTimedOut, "close: " + flushed.message() +
+                                                             "; they were reported with ErrorCode::kShutdown");
+        ctx_.log.debug("producer ", ctx_.producer_id, " closed");
+        return close_status_;
+    }
+
+    Metrics metrics() const {
+        Metrics m;
+        ctx_.counters.fill(m);
+        m.queue_depth = ctx_.queue.outstanding_rows();
+        m.queue_bytes = ctx_.queue.outstanding_bytes();
+        m.latency_p50_us = ctx_.latency.percentile(0.5);
+        m.latency_p90_us = ctx_.latency.percentile(0.9);
+        m.latency_p99_us = ctx_.latency.percentile(0.99);
+        m.latency_p999_us = ctx_.latency.percentile(0.999);
+        m.latency_max_us = ctx_.latency.max();
+        return m;
+    }
+
+    const std::string &producer_id() const { return ctx_.producer_id; }
+
+  private:
+    // enqueue() minus the rejection counter.
+    Status admit(const TableSpec *spec, Row &&row, DeliveryCallback &&done) {
+        if (!row.status().ok())
+            return row.status();
+        if (row.field_count() == 0)
+            return Status(ErrorCode::kInvalidArgument, "a row needs at least one field");
+        auto queued = std::make_unique<QueuedRow>();
+        queued->table = spec;
+        queued->line = row.take_line();
+        queued->done = std::move(done);
+        const std::size_t bytes = queued->bytes();
+        if (bytes > ctx_.queue.max_bytes())
+            return Status(ErrorCode::kInvalidArgument, "a row of " + std::to_string(bytes) +
+                                                           " bytes can never fit queue_max_bytes = " +
+                                                           std::to_string(ctx_.queue.max_bytes()));
+
+        struct Active { // close() waits for calls between the closed_ check and the push
+            std::atomic<int> &n;
+            explicit Active(std::atomic<int> &c) : n(c) { n.fetch_add(1, std::memory_order_seq_cst); }
+            ~Active() { n.fetch_sub(1, std::memory_order_seq_cst); }
+        } active(active_enqueuers_);
+        if (closed_.load(std::memory_order_seq_cst))
+            return Status(ErrorCode::kClosed, "the producer is closed");
+        if (!ctx_.queue.try_reserve(bytes)) {
+            if (ctx_.config.full_queue_policy == FullQueuePolicy::kFail)
+                return full_error();
+            const Clock::time_point deadline = Clock::now() + ctx_.config.block_timeout;
+            if (!ctx_.queue.reserve_blocking(bytes, deadline,
+                                             [this] { return closed_.load(std::memory_order_seq_cst); })) {
+                if (closed_.load(std::memory_order_seq_cst))
+                    return Status(ErrorCode::kClosed, "the producer was closed while enqueue waited for room");
+                Status full = full_error();
+                return Status(ErrorCode::kTimedOut, "no room after " + std::to_string(ctx_.config.block_timeout.count()) +
+                                                        " ms: " + full.message());
+            }
+        }
+        queued->enqueued = Clock::now();
+        ctx_.queue.push(std::move(queued));
+        Counters::add(ctx_.counters.enqueued);
+        Counters::add(ctx_.counters.bytes_enqueued, bytes);
+        return Status();
+    }
+
+    Status full_error() const {
+        return Status(ErrorCode::kQueueFull, "queue full: " + std::to_string(ctx_.queue.outstanding_rows()) +
+                                                 " rows / " + std::to_string(ctx_.queue.outstanding_bytes()) +
+                                                 " bytes not yet reported (queue_max_rows = " +
+                                                 std::to_string(ctx_.queue.max_rows()) + ", queue_max_bytes = " +
+                                                 std::to_string(ctx_.queue.max_bytes()) + ")");
+    }
+
+    void run_batcher() {
+        std::vector<BatchPtr> sealed;
+        auto hurry = [this] {
+            return flush_requests_.load(std::memory_order_seq_cst) > 0 || stop_batcher_.load(std::memory_order_seq_cst);
+        };
+        for (;;) {
+            // Whether to stop is decided before draining: after stop_batcher_ is set no row is pushed.
+            const bool stopping = stop_batcher_.load(std::memory_order_seq_cst);
+            while (std::unique_ptr<QueuedRow> row = ctx_.queue.pop()) {
+                builder_.add(std::move(row), sealed);
+                if (sealed.size() >= 16)
+                    pool_.submit(sealed);
+            }
+            builder_.seal_due(Clock::now(), hurry(), sealed);
+            pool_.submit(sealed);
+            if (stopping)
+                return;
+            std::optional<Clock::time_point> next = builder_.next_deadline();
+            ctx_.queue.wait_for_rows(next ? *next : Clock::now() + std::chrono::seconds(1), hurry);
+        }
+    }
+
+    Context ctx_;
+    TableRegistry tables_;
+    SenderPool pool_;
+    BatchBuilder builder_; // batcher thread only
+    std::thread batcher_;
+
+    std::atomic<bool> closed_{false};
+    std::atomic<int> active_enqueuers_{0};
+    std::atomic<int> flush_requests_{0};
+    std::atomic<bool> stop_batcher_{false};
+    std::mutex close_mutex_;
+    bool close_done_ = false;
+    Status close_status_;
+};
+
+} // namespace detail
+
+namespace {
+ProducerConfig checked(ProducerConfig config) {
+    Status s = config.validate();
+    if (!s.ok())
+        throw std::invalid_argument("pgingest: " + s.message());
+    return config;
+}
+} // namespace
+
+Producer::Producer(ProducerConfig config) : Producer(config, make_libpq_transport(config.conninfo, config.durable)) {}
+
+Producer::Producer(ProducerConfig config, std::shared_ptr<Transport> transport)
+    : core_(std::make_unique<detail::ProducerCore>(checked(std::move(config)), std::move(transport))) {}
+
+Producer::~Producer() = default;
+
+Table Producer::table(std::string_view name, std::vector<std::string> columns) {
+    return core_->table(name, std::move(columns));
+}
+
+Status Producer::enqueue(const Table &table, Row row, DeliveryCallback on_delivery) {
+    if (!core_->owns(table))
+        return Status(ErrorCode::kInvalidArgument, "the table handle does not come from this producer's table()");
+    return core_->enqueue(table.spec(), std::move(row), std::move(on_delivery));
+}
+
+Status Producer::enqueue(std::string_view table, Row row, DeliveryCallback on_delivery) {
+    return core_->enqueue(table, std::move(row), std::move(on_delivery));
+}
+
+std::future<DeliveryReport> Producer::enqueue_future(const Table &table, Row row) {
+    auto promise = std::make_shared<std::promise<DeliveryReport>>();
+    std::future<DeliveryReport> future = promise->get_future();
+    Status s = enqueue(table, std::move(row), [promise](const DeliveryReport &r) { promise->set_value(r); });
+    if (!s.ok()) {
+        DeliveryReport r;
+        r.table = table;
+        r.status = std::move(s);
+        promise->set_value(std::move(r));
+    }
+    return future;
+}
+
+Status Producer::flush(std::chrono::milliseconds timeout) { return core_->flush(timeout); }
+Status Producer::close(std::chrono::milliseconds timeout) { return core_->close(timeout); }
+Metrics Producer::metrics() const { return core_->metrics(); }
+const std::string &Producer::producer_id() const { return core_->producer_id(); }
+
+} // namespace pgingest

@@ -1,0 +1,84 @@
+// The in-process queue between enqueue() (any thread) and the batcher thread.
+//
+// Capacity is counted in rows and bytes from enqueue until the row's delivery report (not just
+// until the batcher pops it), so rows in batches, in flight and waiting for a retry all count:
+// memory stays bounded whatever the server does. Reservations are CAS loops and the queue is a
+// Boost.Lockfree queue whose nodes are all allocated up front (bounded_push never allocates):
+// the enqueue path takes no lock unless the queue is full and the caller chose to block.
+//
+// The mutex and condition variables are only for sleeping: enqueuers waiting for room, flush()
+// waiting for "nothing outstanding", and the batcher waiting for rows. Wake-ups are Dekker-style:
+// a waiter announces itself (seq_cst) before re-checking under the mutex; the other side changes
+// the counters (seq_cst) before reading the announcement, and notifies under the mutex.
+#pragma once
+#include <pgingest/delivery.hpp>
+
+#include <boost/lockfree/queue.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace pgingest::detail {
+
+using Clock = std::chrono::steady_clock;
+
+struct QueuedRow {
+    const TableSpec *table = nullptr;
+    std::string line; // COPY text, without the newline
+    Clock::time_point enqueued;
+    DeliveryCallback done;
+    std::size_t bytes() const { return line.size() + 1; }
+};
+
+class RowQueue {
+  public:
+    RowQueue(std::size_t max_rows, std::size_t max_bytes);
+    ~RowQueue(); // frees rows still queued (none after a close)
+    RowQueue(const RowQueue &) = delete;
+    RowQueue &operator=(const RowQueue &) = delete;
+
+    // Room for one row of `bytes`: lock-free, false when full.
+    bool try_reserve(std::size_t bytes);
+    // Waits until there is room (true), the deadline passes or stop() returns true (false).
+    bool reserve_blocking(std::size_t bytes, Clock::time_point deadline, const std::function<bool()> &stop);
+    // After a successful reservation. Lock-free.
+    void push(std::unique_ptr<QueuedRow> row);
+    // Batcher side.
+    std::unique_ptr<QueuedRow> pop();
+    std::uint64_t queued() const { return queued_.load(std::memory_order_seq_cst); }
+    // Sleeps until a row is pushed, wake() is called and `ready` holds, or the deadline passes.
+    void wait_for_rows(Clock::time_point deadline, const std::function<bool()> &ready);
+    void wake_consumer();
+
+    // After a row's delivery report: gives its room back, wakes blocked enqueuers and flushers.
+    void release(std::size_t rows, std::size_t bytes);
+    // Waits until no row is outstanding; false at the deadline.
+    bool wait_empty(Clock::time_point deadline);
+    // Wakes every sleeper so it re-checks its stop condition.
+    void wake_all();
+
+    std::uint64_t outstanding_rows() const { return rows_.load(std::memory_order_relaxed); }
+    std::uint64_t outstanding_bytes() const { return bytes_.load(std::memory_order_relaxed); }
+    std::size_t max_rows() const { return max_rows_; }
+    std::size_t max_bytes() const { return max_bytes_; }
+
+  private:
+    const std::size_t max_rows_, max_bytes_;
+    std::atomic<std::uint64_t> rows_{0}, bytes_{0};    // outstanding (reserved until reported)
+    std::atomic<std::uint64_t> queued_{0};             // in the lock-free queue
+    boost::lockfree::queue<QueuedRow *> queue_;
+
+    std::mutex mutex_;
+    std::condition_variable room_cv_;     // enqueuers waiting for room, flushers waiting for empty
+    std::condition_variable consumer_cv_; // the batcher
+    std::atomic<int> room_waiters_{0};
+    std::atomic<bool> consumer_sleeping_{false};
+};
+
+} // namespace pgingest::detail
