@@ -49,7 +49,13 @@ class ProducerCore {
         return enqueue(tables_.by_name(name), std::move(row), std::move(done));
     }
 
-    bool owns(const Table &t) const { return t.valid() && tables_.handle(t.spec()).valid(); }
+    Status enqueue(const Table &table, Row &&row, DeliveryCallback &&done) {
+        if (!table.valid() || !tables_.handle(table.spec()).valid()) {
+            Counters::add(ctx_.counters.enqueue_rejected);
+            return Status(ErrorCode::kInvalidArgument, "the table handle does not come from this producer's table()");
+        }
+        return enqueue(table.spec(), std::move(row), std::move(done));
+    }
 
     Status flush(std::chrono::milliseconds timeout) {
         const Clock::time_point deadline = Clock::now() + timeout;
@@ -214,9 +220,7 @@ Table Producer::table(std::string_view name, std::vector<std::string> columns) {
 }
 
 Status Producer::enqueue(const Table &table, Row row, DeliveryCallback on_delivery) {
-    if (!core_->owns(table))
-        return Status(ErrorCode::kInvalidArgument, "the table handle does not come from this producer's table()");
-    return core_->enqueue(table.spec(), std::move(row), std::move(on_delivery));
+    return core_->enqueue(table, std::move(row), std::move(on_delivery));
 }
 
 Status Producer::enqueue(std::string_view table, Row row, DeliveryCallback on_delivery) {
