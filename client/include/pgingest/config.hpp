@@ -22,7 +22,7 @@ enum class FullQueuePolicy : int {
     kBlock = 1, // wait up to block_timeout for room, then return ErrorCode::kTimedOut
 };
 
-struct RetryPolicy {
+struct PGINGEST_API RetryPolicy {
     int max_attempts = 3;                                 // sends of a batch, the first included
     std::chrono::milliseconds initial_backoff{500};       // wait before the 2nd attempt
     double backoff_factor = 2.0;                          // each further wait multiplied by this
@@ -33,7 +33,7 @@ struct RetryPolicy {
     std::chrono::milliseconds backoff(int failed_attempts) const;
 };
 
-struct ProducerConfig {
+struct PGINGEST_API ProducerConfig {
     std::string conninfo;               // libpq conninfo or URI; empty: the PG* environment variables
     std::size_t pool_min = 5;           // connections opened at start
     std::size_t pool_max = 20;          // the pool grows on demand up to this

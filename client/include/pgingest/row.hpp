@@ -31,7 +31,7 @@ struct Date {              // proleptic Gregorian; year <= 0 is 1-year BC (year 
     int year;
     unsigned month, day;
 };
-struct Timestamp {         // timestamp without time zone
+struct PGINGEST_API Timestamp {       // timestamp without time zone
     Date date;
     unsigned hour = 0, minute = 0, second = 0, microsecond = 0;
     // The UTC calendar time of a time point (microsecond precision).
@@ -40,7 +40,7 @@ struct Timestamp {         // timestamp without time zone
 struct TimestampTz {       // timestamptz, sent as UTC ("+00")
     std::chrono::system_clock::time_point at;
 };
-struct Uuid {
+struct PGINGEST_API Uuid {
     std::array<std::uint8_t, 16> bytes{};
     static std::optional<Uuid> parse(std::string_view text); // 8-4-4-4-12 hex, braces/hyphens optional
     static Uuid random_v4();                                  // from std::random_device
