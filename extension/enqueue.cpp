@@ -69,6 +69,7 @@ static uint64 spilled_bytes = 0; // ring bytes those spills hold until this tran
 // What COMMIT must wait for after handing over (set in PRE_COMMIT, used in COMMIT).
 static bool wait_after_commit = false;
 static uint64 last_envelope_pos = 0;
+static uint64 wait_gen = 0;
 
 static uint64 spill_threshold() {
     uint64 ring = (uint64)guc_ring_size_kb * 1024;
@@ -524,20 +525,35 @@ static void reset_pending() {
 
 static WaitSlot *my_wait_slot() { return &shared->waits[MyProc->pgprocno]; }
 
-// Waits until the envelope at pos is handled. Before commit (cancellable) a timeout or a cancel
-// request withdraws the rows and raises an error; after commit it can only warn.
-static void wait_handled(uint64 pos, bool cancellable, uint64 gen) {
+enum class WaitFor {
+    kDoneBeforeCommit,     // no xid: until the worker committed the rows; cancellable
+    kInsertedBeforeCommit, // xid: until the worker inserted them and waits for our commit; cancellable
+    kDoneAfterCommit,      // xid, after our commit: until the worker committed them; can only warn
+};
+
+static bool all_handled(uint64 pos) {
     Ring *ring = shared->ring;
+    if (!ring->handled(pos))
+        return false;
+    for (int i = 0; i < n_spilled; i++)
+        if (!ring->handled(spilled_pos[i]))
+            return false;
+    return true;
+}
+
+// Waits for the worker (see docs/ARCHITECTURE.md, "Waiting"). Before commit, a timeout or a
+// cancel request withdraws the rows (CAS pending -> cancelled) and raises an error; if the worker
+// got there first, we wait for it instead. After commit the wait can only warn.
+static void wait_for_worker(uint64 pos, WaitFor what, uint64 gen) {
     WaitSlot *ws = my_wait_slot();
+    bool cancellable = what != WaitFor::kDoneAfterCommit;
     TimestampTz start = GetCurrentTimestamp();
     pgstat_report_wait_start(PG_WAIT_EXTENSION);
     for (;;) {
-        if (ring->handled(pos) && (n_spilled == 0 || [&] {
-                for (int i = 0; i < n_spilled; i++)
-                    if (!ring->handled(spilled_pos[i]))
-                        return false;
-                return true;
-            }()))
+        if (what == WaitFor::kInsertedBeforeCommit) {
+            if ((ws->word.load(std::memory_order_acquire) & 3) != kWaitPending || all_handled(pos))
+                break;
+        } else if (all_handled(pos))
             break;
         long waited = (long)((GetCurrentTimestamp() - start) / 1000);
         bool timed_out = waited >= guc_wait_timeout_ms;
@@ -547,16 +563,18 @@ static void wait_handled(uint64 pos, bool cancellable, uint64 gen) {
                 uint64 expected = gen << 2 | kWaitPending;
                 if (ws->word.compare_exchange_strong(expected, gen << 2 | kWaitCancelled)) {
                     pgstat_report_wait_end();
+                    notify_worker(MyDatabaseId); // it may be waiting for our decision
                     CHECK_FOR_INTERRUPTS();
                     ereport(ERROR,
                             (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
                              errmsg("timed out after %d ms waiting for pg_ingest to commit this transaction's rows",
                                     guc_wait_timeout_ms),
                              errdetail("The rows were withdrawn and will not be inserted (ingest.wait_timeout)."),
-                             errhint("If this transaction holds a lock on the target table, the worker cannot "
-                                     "insert until it ends: commit first, or set ingest.wait_for_commit = off.")));
+                             errhint("If this transaction holds a lock the worker needs (e.g. on the target table, "
+                                     "or a key it inserts), the worker cannot insert until it ends: commit first, "
+                                     "or set ingest.wait_for_commit = off.")));
                 }
-                cancellable = false; // the worker is committing them right now: wait for it
+                cancellable = false; // the worker got there first: wait for it
             } else if (timed_out) {
                 pgstat_report_wait_end();
                 ereport(WARNING, (errmsg("pg_ingest rows not yet confirmed after %d ms (ingest.wait_timeout)",
@@ -564,7 +582,7 @@ static void wait_handled(uint64 pos, bool cancellable, uint64 gen) {
                                   errdetail("The transaction has committed; its rows stay queued and will be "
                                             "inserted. Check them with ingest_ticket_status().")));
                 return;
-            } else if (interrupted && waited > 100) {
+            } else if (interrupted && waited > 100 && what == WaitFor::kDoneAfterCommit) {
                 // Committed already; a cancel or terminate request ends the wait, not the rows.
                 break;
             }
@@ -573,6 +591,8 @@ static void wait_handled(uint64 pos, bool cancellable, uint64 gen) {
         ResetLatch(MyLatch);
     }
     pgstat_report_wait_end();
+    if (what == WaitFor::kInsertedBeforeCommit)
+        return; // the rest is waited for after our commit
     // The worker commits asynchronously; make its commit durable before we acknowledge. Its
     // latest commit LSN, read after our envelopes were marked done, covers them too (e.g. when
     // only spilled envelopes, which carry no waiter, were left to wait for).
@@ -594,9 +614,6 @@ static void hand_over_at_commit(bool pre_commit) {
     TransactionId xid = GetTopTransactionIdIfAny();
     bool wait = guc_wait_for_commit;
     if (pre_commit) {
-        // No xid: nothing else in this transaction must be atomic with the rows, so they can be
-        // handed over (and waited for, cancellably) before the commit. With an xid the worker
-        // waits for that xid to commit, and we wait after the commit.
         int waiter = -1;
         uint64 gen = 0;
         if (wait) {
@@ -608,24 +625,31 @@ static void hand_over_at_commit(bool pre_commit) {
             waiter = MyProc->pgprocno;
         }
         if (TransactionIdIsValid(xid)) {
-            if (pending_head)
+            // The rows must be atomic with this transaction's other writes: the worker inserts
+            // them, tells us (INSERTED), and commits only once it has seen our commit.
+            if (pending_head) {
                 last_envelope_pos = hand_over(pending_head, nullptr, xid, waiter, gen);
-            else
+                if (wait)
+                    wait_for_worker(last_envelope_pos, WaitFor::kInsertedBeforeCommit, gen);
+            } else
                 last_envelope_pos = spilled_pos[n_spilled - 1];
             wait_after_commit = wait;
+            wait_gen = gen;
             if (!wait)
                 reset_pending();
             return;
         }
+        // No xid: nothing else in this transaction must be atomic with the rows.
         uint64 pos = hand_over(pending_head, nullptr, InvalidTransactionId, waiter, gen);
         if (wait)
-            wait_handled(pos, true, gen);
+            wait_for_worker(pos, WaitFor::kDoneBeforeCommit, gen);
         reset_pending();
         return;
     }
     if (wait_after_commit) {
         wait_after_commit = false;
-        wait_handled(last_envelope_pos, false, 0);
+        notify_worker(MyDatabaseId); // the worker may be waiting to see our commit
+        wait_for_worker(last_envelope_pos, WaitFor::kDoneAfterCommit, wait_gen);
     }
     reset_pending();
 }
@@ -644,6 +668,9 @@ static void on_xact(XactEvent event, void *) {
             break;
         case XACT_EVENT_ABORT:
         case XACT_EVENT_PARALLEL_ABORT:
+            // A worker holding our inserted rows waits to see how we end.
+            if (wait_after_commit && shared)
+                notify_worker(MyDatabaseId);
             wait_after_commit = false;
             reset_pending();
             break;

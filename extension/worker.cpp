@@ -308,6 +308,15 @@ static void discard_envelope(uint64_t pos) {
     wake_waiter(env);
 }
 
+// Whether the envelope's backend is waiting for it before its commit (pending, or already told
+// that its rows are inserted).
+static bool waiter_active(const EnvelopeHeader *env) {
+    if (env->waiter < 0)
+        return false;
+    uint64_t word = shared->waits[env->waiter].word.load(std::memory_order_acquire);
+    return word == (env->waiter_gen << 2 | kWaitPending) || word == (env->waiter_gen << 2 | kWaitCommitting);
+}
+
 // Scans the ring from scan_low and takes this database's ready envelopes, up to the batch limits.
 // Envelopes of a (sub)transaction still in progress are left for later; those of one that
 // rolled back are discarded.
@@ -335,12 +344,15 @@ static Batch collect() {
         }
         if (env->xid != InvalidTransactionId) {
             TransactionId xid = env->xid;
+            // In progress: take it only if its backend waits before committing (it waits for us
+            // to insert; we then wait for its commit before ours). Otherwise leave it for later.
             if (pg_guard([&] { return TransactionIdIsInProgress(xid); })) {
-                b.first_pending = std::min(b.first_pending, pos);
-                pos += len;
-                continue;
-            }
-            if (!pg_guard([&] { return TransactionIdDidCommit(xid); })) {
+                if (!waiter_active(env)) {
+                    b.first_pending = std::min(b.first_pending, pos);
+                    pos += len;
+                    continue;
+                }
+            } else if (!pg_guard([&] { return TransactionIdDidCommit(xid); })) {
                 discard_envelope(pos);
                 pos += len;
                 continue;
@@ -766,9 +778,19 @@ static bool is_transient(int code) {
 // Before committing: every backend waiting (cancellably) for rows in this batch must still want
 // them. Moves their wait slots from pending to committing; a withdrawn envelope is thrown out.
 static void confirm_waiters(const Batch &b) {
+    std::vector<std::pair<TransactionId, uint64_t>> must_commit; // xid, envelope
     for (uint64_t pos : b.envelopes) {
         EnvelopeHeader *env = envelope_of(ring(), pos);
-        if (env->waiter < 0 || env->xid != InvalidTransactionId)
+        if (env->xid != InvalidTransactionId) {
+            TransactionId xid = env->xid;
+            if (!pg_guard([&] { return TransactionIdIsInProgress(xid); })) {
+                if (!pg_guard([&] { return TransactionIdDidCommit(xid); }))
+                    throw WithdrawnEnvelope{pos};
+                continue; // committed: nothing to confirm
+            }
+            must_commit.emplace_back(xid, pos);
+        }
+        if (env->waiter < 0)
             continue;
         WaitSlot *ws = &shared->waits[env->waiter];
         uint64_t pending = env->waiter_gen << 2 | kWaitPending;
@@ -776,6 +798,21 @@ static void confirm_waiters(const Batch &b) {
         uint64_t cur = pending;
         if (!ws->word.compare_exchange_strong(cur, committing) && cur != committing)
             throw WithdrawnEnvelope{pos};
+        if (env->xid != InvalidTransactionId)
+            SetLatch(&ProcGlobal->allProcs[env->waiter].procLatch); // "inserted": it may commit now
+    }
+    // Our commit must follow theirs: wait (on our latch; they set it when they end) until each of
+    // those transactions has ended, and leave out the rows of any that rolled back.
+    for (auto &mc : must_commit) {
+        TransactionId xid = mc.first;
+        while (pg_guard([&] { return TransactionIdIsInProgress(xid); }))
+            pg_guard([] {
+                (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
+                ResetLatch(MyLatch);
+                CHECK_FOR_INTERRUPTS();
+            });
+        if (!pg_guard([&] { return TransactionIdDidCommit(xid); }))
+            throw WithdrawnEnvelope{mc.second};
     }
 }
 
@@ -1074,6 +1111,26 @@ struct LoadMeter {
     }
 };
 
+// ingest.test_worker_delay: pause before the batch, but end the pause as soon as a reload
+// changes the setting (tests pause the worker, fill the ring, then release it) or on SIGTERM.
+static void test_delay() {
+    TimestampTz start = GetCurrentTimestamp();
+    for (;;) {
+        long left = guc_test_worker_delay_ms - (long)((GetCurrentTimestamp() - start) / 1000);
+        if (left <= 0 || got_sigterm)
+            return;
+        pg_guard([&] {
+            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left, PG_WAIT_EXTENSION);
+            ResetLatch(MyLatch);
+            CHECK_FOR_INTERRUPTS();
+            if (ConfigReloadPending) {
+                ConfigReloadPending = false;
+                ProcessConfigFile(PGC_SIGHUP);
+            }
+        });
+    }
+}
+
 static void worker_loop() {
     LoadMeter meter;
     TimestampTz last_work = GetCurrentTimestamp();
@@ -1093,7 +1150,7 @@ static void worker_loop() {
             ereport(LOG, (errmsg("pg_ingest worker draining the ring before exit")));
         }
         if (guc_test_worker_delay_ms > 0 && !draining)
-            sleep_ms(guc_test_worker_delay_ms);
+            test_delay();
         Batch b = collect();
         meter.observe(b.rows);
         long linger = draining ? 0 : meter.linger_us(b);
