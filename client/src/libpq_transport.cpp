@@ -29,6 +29,17 @@ std::string trimmed(const char *s) {
     return m;
 }
 
+// The server's message of a failed result ("primary (detail)"), else libpq's own message.
+std::string error_text(const PGresult *r, const PGconn *conn) {
+    const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+    if (!primary)
+        return trimmed(PQerrorMessage(conn));
+    std::string m = primary;
+    if (const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL))
+        m += std::string(" (") + detail + ")";
+    return m;
+}
+
 // {"a","b"}: a text[] literal with every element quoted.
 std::string text_array(const std::vector<std::string> &items) {
     std::string out = "{";
@@ -64,8 +75,7 @@ class PqConnection final : public Connection {
     Status configure(bool durable) {
         Result r(PQexec(conn_, durable ? "SET ingest.wait_for_commit = on" : "SET ingest.wait_for_commit = off"));
         if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
-            return Status(ErrorCode::kPermanentError, "SET ingest.wait_for_commit failed: " +
-                                                          trimmed(PQresultErrorMessage(r.get())),
+            return Status(ErrorCode::kPermanentError, "SET ingest.wait_for_commit failed: " + error_text(r.get(), conn_),
                           sqlstate(r.get()));
         return Status();
     }
@@ -137,7 +147,7 @@ class PqConnection final : public Connection {
         const char *values[1] = {t.c_str()};
         Result r(PQexecParams(conn_, kDeadLetterSql, 1, nullptr, values, nullptr, nullptr, 0));
         if (PQresultStatus(r.get()) != PGRES_TUPLES_OK)
-            return Status(ErrorCode::kUnknownRowOutcome, trimmed(PQresultErrorMessage(r.get())), sqlstate(r.get()));
+            return Status(ErrorCode::kUnknownRowOutcome, error_text(r.get(), conn_), sqlstate(r.get()));
         for (int i = 0; i < PQntuples(r.get()); i++)
             out.push_back(DeadLetter{static_cast<std::uint32_t>(std::strtoul(PQgetvalue(r.get(), i, 0), nullptr, 10)),
                                      PQgetvalue(r.get(), i, 1), PQgetvalue(r.get(), i, 2)});
@@ -166,10 +176,7 @@ class PqConnection final : public Connection {
     bool lost() const { return PQstatus(conn_) == CONNECTION_BAD; }
 
     CallResult failure(const PGresult *r) {
-        std::string msg = trimmed(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_));
-        if (msg.empty())
-            msg = trimmed(PQerrorMessage(conn_));
-        return CallResult::failure(sqlstate(r), msg, lost());
+        return CallResult::failure(sqlstate(r), error_text(r, conn_), lost());
     }
 
     // Appends the table's name as this session resolves it, quoted where needed (cached).

@@ -115,4 +115,11 @@ inline ProducerConfig test_config() {
     return c;
 }
 
+// For tests that check what one batch holds: only full batches and flush() send.
+inline ProducerConfig one_batch_config() {
+    ProducerConfig c = test_config();
+    c.linger = std::chrono::seconds(30);
+    return c;
+}
+
 } // namespace pgingest::testing

@@ -14,6 +14,7 @@
 using namespace pgingest;
 using pgingest::testing::Clock;
 using pgingest::testing::FakeTransport;
+using pgingest::testing::one_batch_config;
 using pgingest::testing::test_config;
 using namespace std::chrono_literals;
 
@@ -169,7 +170,7 @@ TEST(FlushClose, FlushTimesOutWhileTheServerStalls) {
 TEST(FlushClose, CloseReportsWhatDidNotMakeItAndRefusesNewRows) {
     Gate gate;
     auto transport = gated(gate);
-    ProducerConfig cfg = test_config();
+    ProducerConfig cfg = one_batch_config(); // full batches of 2 only
     cfg.batch_max_rows = 2;
     Counts counts;
     cfg.on_delivery = counts.callback();
@@ -229,7 +230,8 @@ TEST(FlushClose, DestructorWaitIsBounded) {
         };
         Producer p(cfg, transport);
         ASSERT_TRUE(p.enqueue("t", Row().add(1)).ok());
-        std::this_thread::sleep_for(20ms); // in flight
+        while (transport->calls().empty()) // row 1 in flight, held by the gate
+            std::this_thread::sleep_for(1ms);
         ASSERT_TRUE(p.enqueue("t", Row().add(2)).ok());
         opener = std::thread([&] {
             std::this_thread::sleep_for(400ms);

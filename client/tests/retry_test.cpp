@@ -15,6 +15,7 @@
 using namespace pgingest;
 using namespace pgingest::detail;
 using pgingest::testing::FakeTransport;
+using pgingest::testing::one_batch_config;
 using pgingest::testing::test_config;
 using namespace std::chrono_literals;
 
@@ -90,7 +91,7 @@ TEST(ProducerRetry, TransientFailuresAreResentWithBackoffSameSeqSameRows) {
     transport->set_handler([](const FakeTransport::Call &, int n) {
         return n < 2 ? CallResult::failure("53400", "pg_ingest ring is full") : CallResult::success(77);
     });
-    ProducerConfig cfg = test_config();
+    ProducerConfig cfg = one_batch_config();
     cfg.retry.initial_backoff = 100ms;
     cfg.retry.backoff_factor = 2;
     cfg.retry.jitter = 0.5;
@@ -151,7 +152,7 @@ TEST(ProducerRetry, PermanentErrorsFailAtOnce) {
         auto transport = std::make_shared<FakeTransport>();
         transport->set_handler(
             [state](const FakeTransport::Call &, int) { return CallResult::failure(state, "nope"); });
-        ProducerConfig cfg = test_config();
+        ProducerConfig cfg = one_batch_config();
         Reports reports;
         cfg.on_delivery = reports.callback();
         Producer p(cfg, transport);
@@ -262,7 +263,7 @@ TEST(ProducerRetry, DeadLetteredRowsAreReportedWithTheServerError) {
         out.push_back({4, "invalid input syntax for type integer: \"x\"", "22P02"});
         return Status();
     });
-    ProducerConfig cfg = test_config();
+    ProducerConfig cfg = one_batch_config();
     Reports reports;
     cfg.on_delivery = reports.callback();
     Producer p(cfg, transport);
@@ -291,7 +292,7 @@ TEST(ProducerRetry, UnreadableDeadLettersMakeTheOutcomeUnknownNotOk) {
     transport->set_dead_letter_handler([](std::int64_t, std::vector<DeadLetter> &) {
         return Status(ErrorCode::kUnknownRowOutcome, "permission denied for table ingest_dead_letter", "42501");
     });
-    ProducerConfig cfg = test_config();
+    ProducerConfig cfg = one_batch_config();
     Reports reports;
     cfg.on_delivery = reports.callback();
     Producer p(cfg, transport);
