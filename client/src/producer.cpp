@@ -25,8 +25,13 @@ class ProducerCore {
     }
 
     ~ProducerCore() {
+        bool closed_before;
+        {
+            std::lock_guard<std::mutex> lock(close_mutex_);
+            closed_before = close_done_;
+        }
         Status s = close(ctx_.config.close_timeout);
-        if (!s.ok())
+        if (!closed_before && !s.ok())
             ctx_.log.error("producer destroyed without close(): ", s.message());
     }
 
@@ -60,6 +65,7 @@ class ProducerCore {
     Status flush(std::chrono::milliseconds timeout) {
         const Clock::time_point deadline = Clock::now() + timeout;
         flush_requests_.fetch_add(1, std::memory_order_seq_cst);
+        flush_generation_.fetch_add(1, std::memory_order_seq_cst);
         ctx_.queue.wake_consumer();
         bool done = ctx_.queue.wait_empty(deadline);
         flush_requests_.fetch_sub(1, std::memory_order_seq_cst);
@@ -162,23 +168,26 @@ class ProducerCore {
 
     void run_batcher() {
         std::vector<BatchPtr> sealed;
-        auto hurry = [this] {
-            return flush_requests_.load(std::memory_order_seq_cst) > 0 || stop_batcher_.load(std::memory_order_seq_cst);
-        };
         for (;;) {
-            // Whether to stop is decided before draining: after stop_batcher_ is set no row is pushed.
+            // Read before draining: once stop_batcher_ is set no row is pushed any more, and a
+            // flush() that bumps the generation after this read wakes the wait below.
             const bool stopping = stop_batcher_.load(std::memory_order_seq_cst);
+            const std::uint64_t generation = flush_generation_.load(std::memory_order_seq_cst);
+            const bool hurry = stopping || flush_requests_.load(std::memory_order_seq_cst) > 0;
             while (std::unique_ptr<QueuedRow> row = ctx_.queue.pop()) {
                 builder_.add(std::move(row), sealed);
                 if (sealed.size() >= 16)
                     pool_.submit(sealed);
             }
-            builder_.seal_due(Clock::now(), hurry(), sealed);
+            builder_.seal_due(Clock::now(), hurry, sealed); // during a flush: everything, at once
             pool_.submit(sealed);
             if (stopping)
                 return;
             std::optional<Clock::time_point> next = builder_.next_deadline();
-            ctx_.queue.wait_for_rows(next ? *next : Clock::now() + std::chrono::seconds(1), hurry);
+            ctx_.queue.wait_for_rows(next ? *next : Clock::now() + std::chrono::seconds(1), [&] {
+                return flush_generation_.load(std::memory_order_seq_cst) != generation ||
+                       stop_batcher_.load(std::memory_order_seq_cst);
+            });
         }
     }
 
@@ -190,7 +199,8 @@ class ProducerCore {
 
     std::atomic<bool> closed_{false};
     std::atomic<int> active_enqueuers_{0};
-    std::atomic<int> flush_requests_{0};
+    std::atomic<int> flush_requests_{0};        // flush() calls in progress: no linger
+    std::atomic<std::uint64_t> flush_generation_{0}; // bumped by each flush() to wake the batcher
     std::atomic<bool> stop_batcher_{false};
     std::mutex close_mutex_;
     bool close_done_ = false;
