@@ -603,9 +603,10 @@ static void wait_for_worker(uint64 pos, WaitFor what, uint64 gen) {
         XLogFlush((XLogRecPtr)lsn);
     uint64 failed = ws->failed_rows.load(std::memory_order_acquire);
     if (failed)
-        ereport(WARNING, (errcode(ERRCODE_WARNING),
+        ereport(WARNING, (errcode(ERRCODE_PGI_ROWS_REJECTED),
                           errmsg("pg_ingest rejected %llu row(s) of this transaction", (unsigned long long)failed),
-                          errdetail("They were stored in ingest_dead_letter with the reason.")));
+                          errdetail("They were stored in ingest_dead_letter with the reason; "
+                                    "ingest_dead_letters(ticket) lists them.")));
 }
 
 static void hand_over_at_commit(bool pre_commit) {

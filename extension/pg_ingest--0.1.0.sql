@@ -44,6 +44,40 @@ CREATE TABLE ingest_producer_batch (
 CREATE INDEX ingest_producer_batch_committed_at ON ingest_producer_batch (committed_at);
 REVOKE ALL ON ingest_producer_batch FROM PUBLIC;
 
+-- Resends of an exactly-once batch that was already committed: resend ticket -> original ticket,
+-- so the resend's caller can find the original's dead letters. Pruned like the batch log.
+CREATE TABLE ingest_resend (
+    ticket          bigint PRIMARY KEY,
+    original_ticket bigint NOT NULL,
+    committed_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON ingest_resend FROM PUBLIC;
+
+GRANT SELECT ON ingest_resend TO PUBLIC;
+
+-- Each role sees its own dead letters (superusers see all), without access to the table itself:
+-- a view's WHERE sees the querying role as current_user.
+CREATE VIEW ingest_my_dead_letters WITH (security_barrier) AS
+SELECT d.id, d.ticket, d.row_number, d.target, d.target_name, d.role_name, d.columns, d.raw_row,
+       d.error, d.sqlstate, d.failed_at
+FROM ingest_dead_letter d
+WHERE d.role_name = current_user
+   OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user);
+GRANT SELECT ON ingest_my_dead_letters TO PUBLIC;
+
+CREATE FUNCTION ingest_dead_letters(ticket bigint)
+RETURNS TABLE (row_number integer, error text, sqlstate text, raw_row text, columns text[])
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT d.row_number, d.error, d.sqlstate, d.raw_row, d.columns
+    FROM @extschema@.ingest_my_dead_letters d
+    WHERE d.ticket IN (SELECT $1 UNION ALL SELECT r.original_ticket FROM @extschema@.ingest_resend r WHERE r.ticket = $1)
+    ORDER BY d.row_number
+$$;
+COMMENT ON FUNCTION ingest_dead_letters(bigint) IS
+'Your rows of a ticket (or of the batch it resent) that were dead-lettered';
+
 CREATE FUNCTION ingest_enqueue(target pg_catalog.regclass, rec anyelement)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'pg_ingest_enqueue_row'

@@ -36,6 +36,10 @@ extern "C" {
 #include "record.hpp"
 #include "ring.hpp"
 
+// SQLSTATE of the warning that a committing transaction's rows were dead-lettered (class 01,
+// warning): clients may match on it.
+#define ERRCODE_PGI_ROWS_REJECTED MAKE_SQLSTATE('0', '1', 'P', 'I', '1')
+
 namespace pgi {
 
 // ---------------------------------------------------------------------------------------------

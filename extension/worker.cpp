@@ -266,7 +266,8 @@ struct EntryRef {
     uint64_t env_pos;
     EntryHeader *e;
     uint32_t failed = 0;
-    bool duplicate = false; // an exactly-once batch that was already committed
+    bool duplicate = false;    // an exactly-once batch that was already committed
+    uint32_t failed_before = 0; // for a duplicate: rows the original call had dead-lettered
 };
 
 struct Group {
@@ -571,9 +572,15 @@ static void mark_duplicates(Batch &b) {
     if (!any)
         return;
     pg_guard([&] {
-        static KeptPlan check_plan, insert_plan;
+        static KeptPlan check_plan, insert_plan, resend_plan, dead_plan;
         Oid types[3] = {TEXTOID, INT8OID, INT8OID};
+        Oid resend_types[2] = {INT8OID, INT8OID};
         SPI_connect();
+        SPIPlanPtr resend = kept_plan(resend_plan,
+                                      "INSERT INTO %s (ticket, original_ticket) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                                      "ingest_resend", 2, resend_types);
+        SPIPlanPtr dead = kept_plan(dead_plan, "SELECT count(*) FROM %s WHERE ticket = $1", "ingest_dead_letter", 1,
+                                    resend_types);
         SPIPlanPtr check = kept_plan(check_plan, "SELECT ticket FROM %s WHERE producer_id = $1 AND batch_seq = $2",
                                      "ingest_producer_batch", 2, types);
         SPIPlanPtr insert = kept_plan(insert_plan, "INSERT INTO %s (producer_id, batch_seq, ticket) VALUES ($1, $2, $3)",
@@ -590,6 +597,14 @@ static void mark_duplicates(Batch &b) {
                 bool isnull;
                 int64 seen = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
                 er.duplicate = (uint64_t)seen != er.e->ticket;
+                if (er.duplicate) {
+                    // Remember the resend, and tell its caller what the original lost.
+                    Datum rv[2] = {Int64GetDatum((int64)er.e->ticket), Int64GetDatum(seen)};
+                    SPI_execute_plan(resend, rv, nullptr, false, 0);
+                    SPI_execute_plan(dead, &rv[1], nullptr, true, 1);
+                    er.failed_before =
+                        (uint32_t)DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+                }
             } else
                 SPI_execute_plan(insert, vals, nullptr, false, 0);
         }
@@ -646,6 +661,8 @@ static void prune_history() {
                                        ext_table("ingest_batch_log")), 1, types, vals, nullptr, false, 0);
         SPI_execute_with_args(psprintf("DELETE FROM %s WHERE committed_at < now() - $1::interval",
                                        ext_table("ingest_producer_batch")), 1, types, vals, nullptr, false, 0);
+        SPI_execute_with_args(psprintf("DELETE FROM %s WHERE committed_at < now() - $1::interval",
+                                       ext_table("ingest_resend")), 1, types, vals, nullptr, false, 0);
         SPI_finish();
         PopActiveSnapshot();
         CommitTransactionCommand();
@@ -880,6 +897,7 @@ static void finish_batch(const Batch &b) {
             TableStats *ts = table_stats(my_db, er.e->reloid, true);
             if (ts)
                 ts->rows_discarded.fetch_add(er.e->nrows, std::memory_order_relaxed);
+            failed_per_env[er.env_pos] += er.failed_before;
             continue;
         }
         auto &t = per_table[er.e->reloid];

@@ -45,3 +45,21 @@ SELECT ingest_enqueue_copy('tk', convert_to(string_agg(g || E'\t' || repeat('z',
 FROM generate_series(100, 199) g;
 RESET ingest.max_record_size;
 SELECT count(*), sum(id) FROM tk WHERE id BETWEEN 100 AND 199;
+
+-- A resent exactly-once batch whose original lost rows to the dead-letter table: the resend is
+-- told so (same warning), and ingest_dead_letters() finds the original's rows from either ticket.
+SELECT ingest_enqueue_copy('tk', convert_to(E'30\tgood\n1\tduplicate key\n', 'UTF8'), NULL, 'producer-d', 1) AS d1 \gset
+SELECT ingest_enqueue_copy('tk', convert_to(E'30\tgood\n1\tduplicate key\n', 'UTF8'), NULL, 'producer-d', 1) AS d2 \gset
+SELECT row_number, sqlstate, raw_row FROM ingest_dead_letters(:d1);
+SELECT row_number, sqlstate, raw_row FROM ingest_dead_letters(:d2);
+SELECT count(*) FROM tk WHERE id = 30;
+-- Other roles see only their own dead letters.
+CREATE ROLE ingest_carol;
+GRANT INSERT ON tk TO ingest_carol;
+SET ROLE ingest_carol;
+SELECT count(*) AS carol_sees FROM ingest_dead_letters(:d1);
+SELECT ingest_enqueue('tk', ROW(30, 'carol dup')::tk) AS c1 \gset
+SELECT row_number, sqlstate FROM ingest_dead_letters(:c1);
+RESET ROLE;
+DROP OWNED BY ingest_carol;
+DROP ROLE ingest_carol;

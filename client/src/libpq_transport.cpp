@@ -14,8 +14,9 @@ namespace {
 constexpr const char *kEnqueueStatement = "pgingest_enqueue_copy";
 constexpr const char *kEnqueueSql = "SELECT ingest_enqueue_copy($1::regclass, $2::bytea, $3::text[], $4::text, $5::bigint)";
 constexpr const char *kDeadLetterSql =
-    "SELECT row_number, error, sqlstate FROM ingest_dead_letter WHERE ticket = $1::bigint ORDER BY row_number";
+    "SELECT row_number, error, sqlstate FROM ingest_dead_letters($1::bigint)";
 constexpr const char *kRejectedPrefix = "pg_ingest rejected ";
+constexpr const char *kRejectedSqlstate = "01PI1";
 
 struct ResultDeleter {
     void operator()(PGresult *r) const { PQclear(r); }
@@ -163,8 +164,11 @@ class PqConnection final : public Connection {
 
   private:
     static void on_notice(void *arg, const PGresult *res) {
+        // The server marks the warning with its own SQLSTATE (01PI1); the text carries the count.
         const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        if (msg && std::strncmp(msg, kRejectedPrefix, std::strlen(kRejectedPrefix)) == 0)
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (msg && state && std::strcmp(state, kRejectedSqlstate) == 0 &&
+            std::strncmp(msg, kRejectedPrefix, std::strlen(kRejectedPrefix)) == 0)
             static_cast<PqConnection *>(arg)->rejected_ += std::strtoull(msg + std::strlen(kRejectedPrefix), nullptr, 10);
     }
 
