@@ -36,6 +36,11 @@ if [ "$(id -u)" -eq 0 ] && ! runuser -u "$TEST_USER" -- test -r "$TOP/sql/basic.
 fi
 rm -rf "$OUT"; mkdir -p "$OUT/src"
 cp -r sql expected test "$OUT/src/"
+# Programs the TAP tests drive, when built (make client): copied where the test user can run them.
+mkdir -p "$OUT/bin"
+for b in build/client/client/examples/multi_producer build/client/client/tools/pgingest; do
+  [ -x "$b" ] && cp "$b" "$OUT/bin/"
+done
 [ "$(id -u)" -eq 0 ] && chown -R "$TEST_USER" "$OUT"
 SRC=$OUT/src
 
@@ -77,7 +82,7 @@ for suite in $SUITES; do
     for t in test/t/*.pl; do
       name=$(basename "$t" .pl)
       mkdir -p "$OUT/tap/$name"; [ "$(id -u)" -eq 0 ] && chown -R "$TEST_USER" "$OUT/tap"
-      (cd "$OUT/tap/$name" && as_test_user env TESTDIR="$OUT/tap/$name" PGI_TOP="$SRC" \
+      (cd "$OUT/tap/$name" && as_test_user env TESTDIR="$OUT/tap/$name" PGI_TOP="$SRC" PGI_CLIENT_BIN="$OUT/bin/multi_producer" PGI_CLI="$OUT/bin/pgingest" \
         PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
         prove -I "$PGXS_DIR/src/test/perl" -I "$SRC/test/perl" "$SRC/$t")
       rc=$?; record "tap/$name" $rc
