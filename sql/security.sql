@@ -39,6 +39,25 @@ SELECT ingest_flush('30s');
 SELECT count(*) FROM plain;
 SELECT role_name, sqlstate, error FROM ingest_dead_letter WHERE target_name = 'plain';
 
+-- A target dropped while its rows are queued: they are dead-lettered with the reason, and the
+-- worker goes on serving other tables.
+CREATE TABLE doomed (id int);
+CREATE TABLE survivor (id int);
+ALTER SYSTEM SET ingest.test_worker_delay = '2s';
+SELECT pg_reload_conf();
+SELECT pg_sleep(1);
+SET ingest.wait_for_commit = off;
+SELECT ingest_enqueue('doomed', ROW(1)::doomed) > 0 AS ok;
+SELECT ingest_enqueue('survivor', ROW(2)::survivor) > 0 AS ok;
+RESET ingest.wait_for_commit;
+DROP TABLE doomed;
+ALTER SYSTEM RESET ingest.test_worker_delay;
+SELECT pg_reload_conf();
+SELECT ingest_flush('30s');
+SELECT * FROM survivor;
+SELECT target_name IS NULL AS name_gone, raw_row, sqlstate, regexp_replace(error, 'OID [0-9]+', 'OID n') AS error
+FROM ingest_dead_letter WHERE error LIKE '%no longer exists%';
+
 -- The target is the OID resolved at enqueue: a table renamed afterwards still gets the rows, a
 -- new table with the old name does not.
 CREATE TABLE moving (id int);
