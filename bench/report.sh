@@ -1,0 +1,329 @@
+#!/usr/bin/env bash
+# report.sh [OUT]: turns OUT/raw/* (written by bench/run.sh) into OUT/RESULTS.md and the PNG
+# charts (gnuplot). Can be re-run on its own, e.g. after editing it: bench/report.sh bench/results
+set -euo pipefail
+OUT=${1:-$(dirname "$0")/results}
+RAW=$OUT/raw
+[ -f "$RAW/meta.env" ] || { echo "report: $RAW/meta.env not found (run bench/run.sh first)" >&2; exit 1; }
+command -v gnuplot >/dev/null || { echo "report: gnuplot not found (apt-get install -y gnuplot-nox)" >&2; exit 1; }
+MD=$OUT/RESULTS.md
+G=$RAW/plot # gnuplot data files
+mkdir -p "$G"
+for f in single bulk latency memory; do [ -f "$RAW/$f.tsv" ] || : >"$RAW/$f.tsv"; done
+meta() { sed -n "s/^$1=//p" "$RAW/meta.env" | tail -1; }
+
+CONTENDERS="insert_sync_on insert_sync_off enqueue_wait_on enqueue_wait_off"
+label() {
+  case $1 in
+    insert_sync_on) echo "INSERT, synchronous_commit=on" ;;
+    insert_sync_off) echo "INSERT, synchronous_commit=off" ;;
+    enqueue_wait_on) echo "ingest_enqueue, wait_for_commit=on" ;;
+    enqueue_wait_off) echo "ingest_enqueue, wait_for_commit=off (committed, incl. drain)" ;;
+    enqueue_wait_off_enq) echo "ingest_enqueue, wait_for_commit=off (enqueue rate only)" ;;
+    copy_text) echo "COPY FROM STDIN, text (\`psql \\copy\`)" ;;
+    copy_binary) echo "COPY FROM STDIN, binary (\`psql \\copy\`)" ;;
+    insert_select) echo "INSERT ... SELECT generate_series" ;;
+    enqueue_array) echo "ingest_enqueue, arrays of $(meta BENCH_ARRAY_ROWS) rows, $(meta BENCH_ARRAY_SESSIONS) sessions, wait on" ;;
+    libpgingest) echo "libpgingest, $(meta BENCH_CLIENT_THREADS) producer threads" ;;
+    *) echo "$1" ;;
+  esac
+}
+CLIENTS=$(meta BENCH_CLIENTS)
+TABLES=$(awk -F'\t' '{print $1}' "$RAW/single.tsv" "$RAW/bulk.tsv" | awk '!s[$0]++' | tr '\n' ' ')
+
+# value of a single-row cell: single TABLE CONTENDER CLIENTS FIELD(8 committed, 6 enqueue, 7 drain, 12 avg batch)
+single() { awk -F'\t' -v t="$1" -v k="$2" -v c="$3" -v f="$4" '$1 == t && $2 == k && $3 == c {print ($4 == "ok" ? $f : $4); exit}' "$RAW/single.tsv"; }
+bulk_rps() { awk -F'\t' -v t="$1" -v k="$2" '$1 == t && $2 == k && $6 == "ok" {print $5; exit}' "$RAW/bulk.tsv"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "n/a"}'; }
+fmt() { awk -v n="$1" 'BEGIN {if (n !~ /^[0-9]+$/) {print n; exit} s = ""; while (length(n) > 3) {s = "," substr(n, length(n) - 2) s; n = substr(n, 1, length(n) - 3)} print n s}'; }
+cell() { case $1 in "") echo "–" ;; connect_failed) echo "could not connect" ;; failed) echo "failed" ;; *) fmt "$1" ;; esac; }
+
+TARGETS=$RAW/targets.txt; : >"$TARGETS"
+target() { # target PASS|FAIL|SKIP text
+  echo "- **$1** $2" >>"$TARGETS"
+}
+check_ratio() { # check_ratio text a b min
+  local r; r=$(ratio "$2" "$3")
+  if [ "$r" = n/a ]; then target SKIP "$1: not measured"
+  elif awk -v r="$r" -v m="$4" 'BEGIN {exit !(r >= m)}'; then target PASS "$1: $r× (needs ≥ $4×)"
+  else target FAIL "$1: $r× (needs ≥ $4×)"; fi
+}
+
+# ---------------------------------------------------------------- targets
+for t in $TABLES; do
+  grep -q "^$t	" "$RAW/single.tsv" || continue
+  check_ratio "16 clients, $t: enqueue wait on ≥ 3× INSERT sync on ($(cell "$(single "$t" enqueue_wait_on 16 8)") vs $(cell "$(single "$t" insert_sync_on 16 8)") rows/s)" \
+    "$(single "$t" enqueue_wait_on 16 8)" "$(single "$t" insert_sync_on 16 8)" 3
+  check_ratio "16 clients, $t: enqueue wait off (committed rows/s incl. drain) ≥ 1.5× INSERT sync off ($(cell "$(single "$t" enqueue_wait_off 16 8)") vs $(cell "$(single "$t" insert_sync_off 16 8)") rows/s; enqueue rate alone $(cell "$(single "$t" enqueue_wait_off 16 6)"))" \
+    "$(single "$t" enqueue_wait_off 16 8)" "$(single "$t" insert_sync_off 16 8)" 1.5
+done
+for t in $TABLES; do
+  grep -q "^$t	" "$RAW/single.tsv" || continue
+  for k in $CONTENDERS; do
+    best=$(awk -F'\t' -v t="$t" -v k="$k" '$1 == t && $2 == k && $4 == "ok" && $8 > b {b = $8; c = $3} END {if (b) print b, c}' "$RAW/single.tsv")
+    for c in 256 1000; do
+      v=$(single "$t" "$k" "$c" 8)
+      if [ -z "$v" ]; then target SKIP "$c clients, $t, $k: not measured (BENCH_CLIENTS)"
+      elif [ "$v" = connect_failed ]; then target FAIL "$c clients, $t, $k: $c clients could not connect on this machine (see raw/single_${t}_${k}_$c.log)"
+      elif [ "$v" = failed ]; then target FAIL "$c clients, $t, $k: run failed (see raw/single_${t}_${k}_$c.log)"
+      else check_ratio "$c clients, $t, $k: $(fmt "$v") rows/s vs best $(fmt "${best% *}") at ${best#* } clients, ≥ 0.9× best" "$v" "${best% *}" 0.9
+      fi
+    done
+  done
+done
+if grep -q "^bench_nopk	" "$RAW/bulk.tsv"; then
+  check_ratio "bulk, no index: array enqueue ≥ 0.7× binary COPY ($(cell "$(bulk_rps bench_nopk enqueue_array)") vs $(cell "$(bulk_rps bench_nopk copy_binary)") rows/s)" \
+    "$(bulk_rps bench_nopk enqueue_array)" "$(bulk_rps bench_nopk copy_binary)" 0.7
+  if awk -F'\t' '$1 == "bench_nopk" && $2 == "libpgingest" && $6 == "skipped" {f = 1} END {exit !f}' "$RAW/bulk.tsv"; then
+    target SKIP "bulk, no index: libpgingest ≥ 0.7× binary COPY: $(awk -F'\t' '$1 == "bench_nopk" && $2 == "libpgingest" {print $7; exit}' "$RAW/bulk.tsv")"
+  else
+    check_ratio "bulk, no index: libpgingest ≥ 0.7× binary COPY ($(cell "$(bulk_rps bench_nopk libpgingest)") vs $(cell "$(bulk_rps bench_nopk copy_binary)") rows/s)" \
+      "$(bulk_rps bench_nopk libpgingest)" "$(bulk_rps bench_nopk copy_binary)" 0.7
+  fi
+fi
+p99_check() { # p99_check contender text
+  local line; line=$(awk -F'\t' -v k="$1" '$1 == k {print; exit}' "$RAW/latency.tsv")
+  if [ -z "$line" ]; then target SKIP "$2: not measured"
+  elif [ "$(cut -f11 <<<"$line")" != ok ]; then target SKIP "$2: $(cut -f11,12 <<<"$line" | tr '\t' ' ')"
+  else
+    local p99; p99=$(cut -f7 <<<"$line")
+    if awk -v p="$p99" 'BEGIN {exit !(p <= 50)}'; then target PASS "$2: p99 $p99 ms (needs ≤ 50 ms)"
+    else target FAIL "$2: p99 $p99 ms (needs ≤ 50 ms)"; fi
+  fi
+}
+if [ -s "$RAW/latency.tsv" ]; then
+  p99_check libpgingest "client (libpgingest) p99 ≤ 50 ms at half of its peak"
+  p99_check enqueue_wait_on "SQL ingest_enqueue wait on p99 ≤ 50 ms at half of its peak (reference, not the client-library target)"
+fi
+
+# ---------------------------------------------------------------- charts
+gp() { gnuplot 2>>"$RAW/gnuplot.log" || echo "report: gnuplot failed (see $RAW/gnuplot.log)" >&2; }
+for t in $TABLES; do
+  grep -q "^$t	" "$RAW/single.tsv" || continue
+  { echo "# clients $CONTENDERS enqueue_wait_off_enqueue_rate"
+    for c in $CLIENTS; do
+      line="$c"
+      for k in $CONTENDERS; do v=$(single "$t" "$k" "$c" 8); [[ $v =~ ^[0-9]+$ ]] || v="?"; line="$line $v"; done
+      v=$(single "$t" enqueue_wait_off "$c" 6); [[ $v =~ ^[0-9]+$ ]] || v="?"
+      echo "$line $v"
+    done; } >"$G/scaling_$t.dat"
+  gp <<EOF
+set terminal pngcairo size 900,560 noenhanced font ",10"
+set output "$OUT/scaling_$t.png"
+set title "Single rows, $t: committed rows/s vs concurrent clients (pgbench -M prepared, $(meta BENCH_SECONDS) s each)"
+set datafile missing "?"
+set logscale x 2
+set xtics ($(for c in $CLIENTS; do printf '"%s" %s,' "$c" "$c"; done | sed 's/,$//'))
+set xlabel "clients"; set ylabel "rows/s"
+set yrange [0:*]; set grid; set key top left
+plot "$G/scaling_$t.dat" using 1:2 with linespoints lw 2 title "$(label insert_sync_on)", \
+     "" using 1:3 with linespoints lw 2 title "$(label insert_sync_off)", \
+     "" using 1:4 with linespoints lw 2 title "$(label enqueue_wait_on)", \
+     "" using 1:5 with linespoints lw 2 title "$(label enqueue_wait_off)", \
+     "" using 1:6 with linespoints lw 1 dt 2 title "$(label enqueue_wait_off_enq)"
+EOF
+done
+if [ -s "$RAW/bulk.tsv" ]; then
+  { echo "contender nopk pk"
+    for k in copy_text copy_binary insert_select enqueue_array libpgingest; do
+      a=$(bulk_rps bench_nopk $k); b=$(bulk_rps bench_pk $k)
+      echo "$k ${a:-0} ${b:-0}"
+    done; } >"$G/bulk.dat"
+  gp <<EOF
+set terminal pngcairo size 900,500 noenhanced font ",10"
+set output "$OUT/bulk.png"
+set title "Bulk load of $(fmt "$(awk -F'\t' '$6 == "ok" {print $3; exit}' "$RAW/bulk.tsv")") rows: rows/s (0 = skipped or failed)"
+set style data histograms; set style histogram clustered gap 1; set style fill solid 0.8 border -1
+set ylabel "rows/s"; set yrange [0:*]; set grid ytics; set key top right
+plot "$G/bulk.dat" using 2:xtic(1) title "bench_nopk (no index)", "" using 3 title "bench_pk (primary key)"
+EOF
+fi
+curves=$(ls "$RAW"/latency_curve_*.dat 2>/dev/null || true)
+if [ -n "$curves" ]; then
+  plots=""
+  for f in $curves; do
+    k=$(basename "$f" .dat); k=${k#latency_curve_}
+    # x = "nines": -log10(1 - p/100), so p50 .. p99.99 are evenly spread
+    plots="$plots${plots:+, }\"$f\" using (-log10(1-\$1/100)):2 with linespoints lw 2 title \"$(label "$k") ($(awk -F'\t' -v k="$k" '$1 == k {print $2 " clients, " $3 " tx/s"; exit}' "$RAW/latency.tsv"))\""
+  done
+  gp <<EOF
+set terminal pngcairo size 900,560 noenhanced font ",10"
+set output "$OUT/latency.png"
+set title "Latency (scheduled start to acknowledged commit) at half of peak throughput, bench_nopk"
+set logscale y; set grid
+set xlabel "percentile"; set ylabel "ms"
+set xtics ("p50" 0.301, "p90" 1, "p99" 2, "p99.9" 3, "p99.99" 4)
+set xrange [0:4.1]; set key top left
+plot $plots
+EOF
+fi
+if [ -s "$RAW/memory.tsv" ]; then
+  # per sample time: worker RssAnon, pgbench RssAnon, largest backend RssAnon (MB)
+  awk -F'\t' '{t = $1; k = $2; v = $6 / 1024
+    if (!(t in seen)) {seen[t] = 1; order[++n] = t}
+    if (k == "backend") {if (v > b[t]) b[t] = v} else if (k == "worker") w[t] = v; else c[t] = v}
+    END {for (i = 1; i <= n; i++) {t = order[i]; printf "%s %s %s %s\n", t, (t in w ? w[t] : "?"), (t in c ? c[t] : "?"), (t in b ? b[t] : "?")}}' \
+    "$RAW/memory.tsv" >"$G/memory.dat"
+  gp <<EOF
+set terminal pngcairo size 900,500 noenhanced font ",10"
+set output "$OUT/memory.png"
+set title "Private memory (RssAnon) during $(meta BENCH_MEMORY_SECONDS) s of single-row enqueue, wait on, $(meta BENCH_MEMORY_CLIENTS) clients"
+set datafile missing "?"
+set xlabel "seconds"; set ylabel "MB"; set yrange [0:*]; set grid; set key top left
+plot "$G/memory.dat" using 1:2 with linespoints lw 2 title "pg_ingest worker", \
+     "" using 1:4 with linespoints lw 2 title "largest backend", \
+     "" using 1:3 with linespoints lw 2 title "pgbench (client)"
+EOF
+fi
+
+# ---------------------------------------------------------------- RESULTS.md
+small=""
+if [ "$(meta BENCH_ROWS)" != 10000000 ] || [ "$(meta BENCH_SECONDS)" != 10 ] || [ "$(meta BENCH_MEMORY_SECONDS)" != 300 ] ||
+   [ "$(meta BENCH_CLIENTS)" != "1 4 16 64 256 1000" ]; then
+  small="> **Not a full run**: parameters differ from the defaults (see below). Treat the numbers as a smoke test."
+fi
+{
+  echo "# pg_ingest benchmark results"
+  echo
+  echo "Generated by \`bench/run.sh\` on $(meta date) in $(meta elapsed_seconds) s. Do not edit: re-run the suite."
+  echo
+  [ -n "$small" ] && { echo "$small"; echo; }
+  echo "Parameters: BENCH_ROWS=$(meta BENCH_ROWS) BENCH_SECONDS=$(meta BENCH_SECONDS) BENCH_CLIENTS=\"$(meta BENCH_CLIENTS)\"" \
+       "BENCH_TABLES=\"$(meta BENCH_TABLES)\" BENCH_JOBS=$(meta BENCH_JOBS) BENCH_ARRAY_ROWS=$(meta BENCH_ARRAY_ROWS)" \
+       "BENCH_ARRAY_SESSIONS=$(meta BENCH_ARRAY_SESSIONS) BENCH_LATENCY_SECONDS=$(meta BENCH_LATENCY_SECONDS)" \
+       "BENCH_MEMORY_SECONDS=$(meta BENCH_MEMORY_SECONDS) BENCH_MEMORY_INTERVAL=$(meta BENCH_MEMORY_INTERVAL)" \
+       "BENCH_MEMORY_CLIENTS=$(meta BENCH_MEMORY_CLIENTS) BENCH_CLIENT_PROGRAM=$(meta BENCH_CLIENT_PROGRAM)" \
+       "BENCH_CLIENT_THREADS=$(meta BENCH_CLIENT_THREADS)$(pgs=$(meta BENCH_PG_SETTINGS); [ -n "$pgs" ] && echo " BENCH_PG_SETTINGS=\"$pgs\"")"
+  echo
+  echo "Machine: $(meta cpu), $(meta cores) cores, $(meta memory) RAM, $(meta os), $(meta kernel); data disk $(meta disk)."
+  echo "Load average at start / end: $(meta loadavg_at_start) / $(meta loadavg_at_end) (the machine may be shared: noisy)."
+  echo "Software: $(meta postgres), $(meta pgbench), pg_ingest $(meta pg_ingest)."
+  echo
+  echo "## Targets"
+  echo
+  cat "$TARGETS"
+  echo
+  echo "## 1. Single rows from N concurrent clients"
+  echo
+  echo "pgbench -M prepared -j $(meta BENCH_JOBS) -T $(meta BENCH_SECONDS) per cell, one row per transaction, each run from an empty"
+  echo "table after CHECKPOINT. **Committed rows/s**: pgbench's transactions / its measured time (initial"
+  echo "connection time excluded). For wait_for_commit=off the time \`ingest_flush()\` needed after the"
+  echo "last enqueue to commit the rest of the ring (*drain*) is added: rows / (pgbench time + drain);"
+  echo "the bare enqueue rate is shown separately. INSERT with synchronous_commit=off is committed"
+  echo "but not yet durable when it returns; ingest wait off is not even committed."
+  for t in $TABLES; do
+    grep -q "^$t	" "$RAW/single.tsv" || continue
+    echo
+    echo "### $t ($( [ "$t" = bench_pk ] && echo "primary key on id" || echo "no index"))"
+    echo
+    printf '| rows/s \\ clients |'; for c in $CLIENTS; do printf ' %s |' "$c"; done; echo
+    printf '|---|'; for c in $CLIENTS; do printf -- '---:|'; done; echo
+    for k in $CONTENDERS; do
+      printf '| %s |' "$(label "$k")"; for c in $CLIENTS; do printf ' %s |' "$(cell "$(single "$t" "$k" "$c" 8)")"; done; echo
+    done
+    printf '| %s |' "$(label enqueue_wait_off_enq)"; for c in $CLIENTS; do printf ' %s |' "$(cell "$(single "$t" enqueue_wait_off "$c" 6)")"; done; echo
+    printf '| drain time after wait off (s) |'; for c in $CLIENTS; do printf ' %s |' "$(single "$t" enqueue_wait_off "$c" 7 | sed 's/^$/–/')"; done; echo
+    printf '| **ratio** enqueue wait on / INSERT sync on |'; for c in $CLIENTS; do printf ' %s |' "$(ratio "$(single "$t" enqueue_wait_on "$c" 8)" "$(single "$t" insert_sync_on "$c" 8)")"; done; echo
+    printf '| **ratio** enqueue wait off (committed) / INSERT sync off |'; for c in $CLIENTS; do printf ' %s |' "$(ratio "$(single "$t" enqueue_wait_off "$c" 8)" "$(single "$t" insert_sync_off "$c" 8)")"; done; echo
+    printf '| avg rows per worker batch, wait on |'; for c in $CLIENTS; do printf ' %s |' "$(single "$t" enqueue_wait_on "$c" 12 | sed 's/^$/–/')"; done; echo
+    printf '| avg rows per worker batch, wait off |'; for c in $CLIENTS; do printf ' %s |' "$(single "$t" enqueue_wait_off "$c" 12 | sed 's/^$/–/')"; done; echo
+    echo
+    [ -f "$OUT/scaling_$t.png" ] && echo "![rows/s vs clients, $t](scaling_$t.png)"
+  done
+  notes=$(awk -F'\t' '$4 != "ok" {printf "- %s, %s, %s clients: %s — %s\n", $1, $2, $3, $4, $14}' "$RAW/single.tsv")
+  [ -n "$notes" ] && { echo; echo "Runs that did not complete:"; echo; echo "$notes"; }
+  if [ -s "$RAW/bulk.tsv" ]; then
+    echo
+    echo "## 2. Bulk load"
+    echo
+    echo "The same rows (id 1..N, ts, n, 40-byte msg) for every contender, each into an empty table after"
+    echo "CHECKPOINT; wall time from start to the last row committed (ingest: after \`ingest_flush()\`),"
+    echo "rows counted in the table. COPY: \`psql \\copy ... FROM\` (libpq COPY FROM STDIN) of files made"
+    echo "beforehand with \`\\copy (SELECT ...) TO\` (text, and \`FORMAT binary\`: $(tr '\n' ' ' <"$RAW/bulk_files.txt" 2>/dev/null | awk '{for (i = 1; i < NF; i += 2) printf "%s%s %.0f MB", (i > 1 ? ", " : ""), gensub_name($i), $(i+1) / 1048576}
+      function gensub_name(p) {n = split(p, a, "/"); return a[n]}'))."
+    echo "INSERT ... SELECT and the arrays build the rows in the server from generate_series."
+    echo
+    echo "| table | contender | rows | seconds | rows/s | × binary COPY | × text COPY | note |"
+    echo "|---|---|---:|---:|---:|---:|---:|---|"
+    while IFS=$'\t' read -r t k rows secs rps status note; do
+      if [ "$status" = ok ]; then
+        echo "| $t | $(label "$k") | $(fmt "$rows") | $secs | $(fmt "$rps") | $(ratio "$rps" "$(bulk_rps "$t" copy_binary)") | $(ratio "$rps" "$(bulk_rps "$t" copy_text)") | |"
+      else
+        echo "| $t | $(label "$k") | – | – | – | – | – | $status: $note |"
+      fi
+    done <"$RAW/bulk.tsv"
+    echo
+    [ -f "$OUT/bulk.png" ] && echo "![bulk rows/s](bulk.png)"
+  fi
+  if [ -s "$RAW/latency.tsv" ]; then
+    echo
+    echo "## 3. Latency at about half of peak throughput"
+    echo
+    echo "SQL contenders on bench_nopk: \`pgbench --rate\` at half of the best committed rows/s measured in"
+    echo "section 1, with the client count of that best cell, for $(meta BENCH_LATENCY_SECONDS) s, every transaction logged (\`-l\`)."
+    echo "Latency is pgbench's: from the transaction's *scheduled* start to the end of COMMIT, i.e."
+    echo "enqueue to durable acknowledgement (wait_for_commit=on: the worker committed the row and the"
+    echo "WAL is flushed), including any client-side schedule lag; the last column leaves that lag out."
+    echo "libpgingest: as reported by the hook program (enqueue() to delivery report)."
+    echo
+    echo "| contender | clients | target tx/s | achieved tx/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p99 w/o lag ms | note |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    while IFS=$'\t' read -r k c rate tps p50 p90 p99 p999 pmax p99s status note; do
+      if [ "$status" = ok ]; then
+        echo "| $(label "$k") | $c | $(fmt "$rate") | $(fmt "$tps") | $p50 | $p90 | $p99 | $p999 | $pmax | $p99s | |"
+      else
+        echo "| $(label "$k") | $c | – | – | – | – | – | – | – | – | $status: $note |"
+      fi
+    done <"$RAW/latency.tsv"
+    echo
+    [ -f "$OUT/latency.png" ] && echo "![latency percentiles](latency.png)"
+  fi
+  if [ -s "$RAW/memory.tsv" ] || ls "$RAW"/memory_hook_*.tsv >/dev/null 2>&1; then
+    echo
+    echo "## 4. Memory"
+    echo
+    echo "Single-row ingest_enqueue with wait on, $(meta BENCH_MEMORY_CLIENTS) clients at full speed for $(meta BENCH_MEMORY_SECONDS) s;"
+    echo "/proc/PID/status sampled every $(meta BENCH_MEMORY_INTERVAL) s. VmRSS/VmHWM of PostgreSQL processes include the"
+    echo "shared memory they touched (shared_buffers, the ring); **RssAnon** is private memory and is what"
+    echo "must stay flat. Backends: the largest of the $(meta BENCH_MEMORY_CLIENTS) at each sample. \"flat\": last RssAnon ≤"
+    echo "first × 1.1 + 1 MB. libpgingest rows: sampled during its bulk run, if it ran."
+    echo
+    echo "| process | samples | first RssAnon MB | last RssAnon MB | peak RssAnon MB | first VmRSS MB | last VmRSS MB | VmHWM MB | flat? |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    for f in "$RAW/memory.tsv" "$RAW"/memory_hook_*.tsv; do
+      [ -s "$f" ] || continue
+      # per label and sample time: for backends take the largest process
+      awk -F'\t' -v src="$(basename "$f" .tsv)" '
+        { key = $2 SUBSEP $1
+          if (!(key in anon) || $6 > anon[key]) {anon[key] = $6; rss[key] = $4}
+          if ($5 > hwm[$2]) hwm[$2] = $5
+          if (!($2 in first)) {first[$2] = $1; labels[++nl] = $2}
+          last[$2] = $1; if (!(key in cnt)) {cnt[key] = 1; n[$2]++}
+          if ($6 > peak[$2]) peak[$2] = $6 }
+        END {
+          for (i = 1; i <= nl; i++) {
+            l = labels[i]; f = l SUBSEP first[l]; z = l SUBSEP last[l]
+            name = (l == "worker" ? "pg_ingest worker" : l == "backend" ? "client backend (largest)" : l == "pgbench" ? "pgbench (client process)" : l)
+            if (src ~ /^memory_hook_/) name = name " (" substr(src, 13) ")"
+            flat = (anon[z] <= anon[f] * 1.1 + 1024) ? "flat" : "**grew**"
+            printf "| %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n", name, n[l], anon[f] / 1024, anon[z] / 1024, peak[l] / 1024, rss[f] / 1024, rss[z] / 1024, hwm[l] / 1024, flat
+          }
+        }' "$f"
+    done
+    echo
+    [ -f "$OUT/memory.png" ] && echo "![memory](memory.png)"
+  fi
+  echo
+  echo "## Settings (identical for every contender)"
+  echo
+  echo "Fresh cluster made by \`scripts/cluster.sh\` + the lines \`bench/run.sh\` appends; values as the server reports them."
+  echo "Per-contender session settings: \`PGOPTIONS=-c synchronous_commit=off\` or \`-c ingest.wait_for_commit=off\` only."
+  echo "Tables have autovacuum disabled; ids of single rows come from an UNLOGGED sequence (no WAL, no xid)."
+  echo
+  echo "| setting | value |"
+  echo "|---|---|"
+  awk -F'\t' '{printf "| %s | %s |\n", $1, $2}' "$RAW/settings.tsv"
+  echo
+  echo "Raw pgbench logs and samples of this run: \`bench/results/raw/\` (not committed)."
+} >"$MD"
+echo "report: wrote $MD"
