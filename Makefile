@@ -52,3 +52,5 @@ quickstart:
 	scripts/quickstart.sh
 quickstart-stop:
 	scripts/cluster.sh destroy
+bench:
+	bench/run.sh
