@@ -12,14 +12,14 @@
 # Environment (defaults in brackets):
 #   BENCH_ROWS              rows per bulk contender [10000000] (rounded up to a multiple of
 #                           BENCH_ARRAY_ROWS * BENCH_ARRAY_SESSIONS)
-#   BENCH_SECONDS           duration of each single-row pgbench run [10]
+#   BENCH_SECONDS           measured duration of each single-row pgbench run [8]
 #   BENCH_CLIENTS           client counts of the single-row runs ["1 4 16 64 256 1000"]
 #   BENCH_TABLES            tables ["nopk pk"] (bench_nopk: no index; bench_pk: primary key on id)
 #   BENCH_PHASES            phases to run ["single bulk latency memory"]
 #   BENCH_JOBS              pgbench -j [2]
 #   BENCH_ARRAY_ROWS        rows per ingest_enqueue array call [1000]
 #   BENCH_ARRAY_SESSIONS    concurrent sessions of the array contender [4]
-#   BENCH_LATENCY_SECONDS   duration of each latency run [30]
+#   BENCH_LATENCY_SECONDS   duration of each latency run [20]
 #   BENCH_LATENCY_CLIENTS   clients of the latency runs [client count of the measured peak]
 #   BENCH_MEMORY_SECONDS    duration of the memory run [300]
 #   BENCH_MEMORY_INTERVAL   RSS sampling interval in seconds [5]
@@ -41,14 +41,14 @@ TOP=$(pwd)
 BENCH=$TOP/bench
 
 BENCH_ROWS=${BENCH_ROWS:-10000000}
-BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_SECONDS=${BENCH_SECONDS:-8}
 BENCH_CLIENTS=${BENCH_CLIENTS:-1 4 16 64 256 1000}
 BENCH_TABLES=${BENCH_TABLES:-nopk pk}
 BENCH_PHASES=${BENCH_PHASES:-single bulk latency memory}
 BENCH_JOBS=${BENCH_JOBS:-2}
 BENCH_ARRAY_ROWS=${BENCH_ARRAY_ROWS:-1000}
 BENCH_ARRAY_SESSIONS=${BENCH_ARRAY_SESSIONS:-4}
-BENCH_LATENCY_SECONDS=${BENCH_LATENCY_SECONDS:-30}
+BENCH_LATENCY_SECONDS=${BENCH_LATENCY_SECONDS:-20}
 BENCH_LATENCY_CLIENTS=${BENCH_LATENCY_CLIENTS:-}
 BENCH_MEMORY_SECONDS=${BENCH_MEMORY_SECONDS:-300}
 BENCH_MEMORY_INTERVAL=${BENCH_MEMORY_INTERVAL:-5}
@@ -211,6 +211,30 @@ pgbench_field() { # pgbench_field LOGFILE what
 }
 is_connect_failure() { grep -q -i -E 'connection to server|could not connect|too many clients|connection .* failed|Resource temporarily unavailable|out of memory' "$1"; }
 
+# ---------------------------------------------------------------- connection calibration
+# pgbench 15 starts its -T clock before all clients are connected: connecting 1000 clients can
+# take longer than the whole run on a small machine. So each client count is first connected once
+# (pgbench -t 1, SELECT 1); -T of every run with that count is BENCH_SECONDS plus that
+# connection time (2x; one retry with more if no transaction finished), so that about BENCH_SECONDS are measured with every client connected
+# (pgbench's tps excludes the initial connection time). connect.tsv: clients conn_ms extra_s status
+declare -A CONNECT_EXTRA=()
+calibrate_connect() { # calibrate_connect CLIENTS
+  local c=$1 logf="$RAW/connect_$1.log" ms rc=0
+  [ -n "${CONNECT_EXTRA[$c]:-}" ] && return 0
+  echo "SELECT 1;" >"$BENCH_TMP/select1.sql"
+  pgbench -n -c "$c" -j "$((c < BENCH_JOBS ? c : BENCH_JOBS))" -t 1 -f "$BENCH_TMP/select1.sql" >"$logf" 2>&1 || rc=$?
+  ms=$(pgbench_field "$logf" conn)
+  if [ $rc -ne 0 ] || [ -z "$ms" ]; then
+    CONNECT_EXTRA[$c]=failed
+    printf '%s\t0\t0\tconnect_failed\n' "$c" >>"$RAW/connect.tsv"
+    log "connect $c clients: FAILED ($(grep -i -m1 -E 'error|fatal' "$logf" | cut -c1-160))"
+    return 0
+  fi
+  CONNECT_EXTRA[$c]=$(awk -v ms="$ms" 'BEGIN {printf "%d", ms * 2 / 1000 + 0.5}')
+  printf '%s\t%.0f\t%s\tok\n' "$c" "$ms" "${CONNECT_EXTRA[$c]}" >>"$RAW/connect.tsv"
+  log "connect $c clients: ${ms} ms -> -T $BENCH_SECONDS + ${CONNECT_EXTRA[$c]} s"
+}
+
 # ---------------------------------------------------------------- 1. single rows, N clients
 # single.tsv: table contender clients status tx enqueue_rps drain_s committed_rps rows_in_table lat_ms batches avg_batch conn_ms note
 run_single() { # run_single TABLE CONTENDER CLIENTS
@@ -225,13 +249,27 @@ run_single() { # run_single TABLE CONTENDER CLIENTS
   script=$(script_for "$script" "$tbl")
   j=$((c < BENCH_JOBS ? c : BENCH_JOBS))
   logf="$RAW/single_${tbl}_${contender}_${c}.log"
+  calibrate_connect "$c"
+  if [ "${CONNECT_EXTRA[$c]}" = failed ]; then
+    log "single  $tbl $contender clients=$c: skipped, $c clients could not connect (see $RAW/connect_$c.log)"
+    printf '%s\t%s\t%s\tconnect_failed\t0\t0\t0\t0\t0\t0\t0\t0\t0\t%s\n' "$tbl" "$contender" "$c" "$c clients could not connect, see raw/connect_$c.log" >>"$RAW/single.tsv"
+    return 0
+  fi
   reset_table
-  log "single  $tbl $contender clients=$c (${BENCH_SECONDS}s)"
-  PGOPTIONS="$opts" pgbench -n -M prepared -c "$c" -j "$j" -T "$BENCH_SECONDS" -f "$script" >"$logf" 2>&1 || rc=$?
-  if [ $rc -ne 0 ] || [ -z "$(pgbench_field "$logf" tps)" ]; then
+  log "single  $tbl $contender clients=$c (-T $BENCH_SECONDS + ${CONNECT_EXTRA[$c]} s)"
+  PGOPTIONS="$opts" pgbench -n -M prepared -c "$c" -j "$j" -T "$((BENCH_SECONDS + CONNECT_EXTRA[$c]))" -f "$script" >"$logf" 2>&1 || rc=$?
+  if [ $rc -eq 0 ] && [ "$(pgbench_field "$logf" tx)" = 0 ]; then
+    # connecting took longer than calibrated (a busy machine): once more with a larger allowance
+    CONNECT_EXTRA[$c]=$((CONNECT_EXTRA[$c] * 2 + 10))
+    log "  -> no transaction finished within -T (slow connections); again with -T $BENCH_SECONDS + ${CONNECT_EXTRA[$c]} s"
+    reset_table
+    PGOPTIONS="$opts" pgbench -n -M prepared -c "$c" -j "$j" -T "$((BENCH_SECONDS + CONNECT_EXTRA[$c]))" -f "$script" >"$logf" 2>&1 || rc=$?
+  fi
+  if [ $rc -ne 0 ] || [ -z "$(pgbench_field "$logf" tps)" ] || [ "$(pgbench_field "$logf" tx)" = 0 ]; then
     local status=failed note
     is_connect_failure "$logf" && status=connect_failed
-    note=$(grep -i -m1 -E 'error|fatal|failed' "$logf" | tr '\t' ' ' | cut -c1-160)
+    note=$(grep -i -m1 -E 'error|fatal' "$logf" | tr '\t' ' ' | cut -c1-160 || true)
+    [ -z "$note" ] && [ "$(pgbench_field "$logf" tx)" = 0 ] && note="no transaction completed (connecting took the whole -T?)"
     log "  -> $status: $note"
     if [[ $contender == enqueue_* ]]; then flush_ring >/dev/null || die "ingest_flush failed"; fi
     printf '%s\t%s\t%s\t%s\t0\t0\t0\t0\t0\t0\t0\t0\t0\t%s\n' "$tbl" "$contender" "$c" "$status" "${note:-see $logf}" >>"$RAW/single.tsv"
@@ -290,7 +328,7 @@ run_bulk() { # run_bulk TABLE CONTENDER
       t0=$HOOK_T0; t1=$HOOK_T1 ;;
   esac
   if [ $rc -ne 0 ]; then
-    status=failed; note=$(grep -i -m1 -E 'error|fatal|failed' "$logf" | tr '\t' ' ' | cut -c1-160)
+    status=failed; note=$(grep -i -m1 -E 'error|fatal|failed' "$logf" | tr '\t' ' ' | cut -c1-160 || true)
     log "  -> failed: $note"
   fi
   bulk_record "$tbl" "$contender" "$t0" "$t1" "$status" "$note"
@@ -364,8 +402,10 @@ run_latency_sql() { # run_latency_sql CONTENDER PEAK_RPS PEAK_CLIENTS
   rm -f "$prefix".*
   reset_table
   log "latency $contender clients=$c rate=$rate/s (${BENCH_LATENCY_SECONDS}s)"
+  calibrate_connect "$c"
+  [ "${CONNECT_EXTRA[$c]}" = failed ] && CONNECT_EXTRA[$c]=0
   (cd "$BENCH_TMP" && PGOPTIONS="$opts" pgbench -n -M prepared -c "$c" -j "$((c < BENCH_JOBS ? c : BENCH_JOBS))" \
-     -T "$BENCH_LATENCY_SECONDS" -R "$rate" -P 5 -l --log-prefix="$prefix" -f "$script") >"$logf" 2>&1 || rc=$?
+     -T "$((BENCH_LATENCY_SECONDS + CONNECT_EXTRA[$c]))" -R "$rate" -P 5 -l --log-prefix="$prefix" -f "$script") >"$logf" 2>&1 || rc=$?
   if [ $rc -ne 0 ] || ! ls "$prefix".* >/dev/null 2>&1; then
     printf '%s\t%s\t%s\t0\t0\t0\t0\t0\t0\t0\tfailed\tsee %s\n' "$contender" "$c" "$rate" "$logf" >>"$RAW/latency.tsv"
     log "  -> failed (see $logf)"; return 0
