@@ -16,11 +16,16 @@ TEST_USER=${PGI_TEST_USER:-postgres}
 OUT=$TOP/build/test
 SUITES=${*:-unit regress isolation tap client}
 WERROR=${WERROR:-1}
+# Every suite runs under a time limit so a hung test fails instead of stalling CI; timeout(1)
+# signals the whole process group (servers started by pg_ctl are detached and are stopped by
+# the test framework or die with their data directory).
+TAP_TIMEOUT=${PGI_TAP_TIMEOUT:-600}
+SUITE_TIMEOUT=${PGI_SUITE_TIMEOUT:-1500}
+limit() { local secs=$1; shift; timeout -k 30 "$secs" "$@"; local rc=$?; [ $rc -eq 124 ] && echo "TIMED OUT after ${secs}s: ${*: -1}"; return $rc; }
 
-as_test_user() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u "$TEST_USER" -- env PATH="$PG_BINDIR:$PATH" "$@"
-  else env PATH="$PG_BINDIR:$PATH" "$@"; fi
-}
+# AS_TEST_USER: command prefix that runs a program as the unprivileged test user.
+if [ "$(id -u)" -eq 0 ]; then AS_TEST_USER=(runuser -u "$TEST_USER" -- env PATH="$PG_BINDIR:$PATH")
+else AS_TEST_USER=(env PATH="$PG_BINDIR:$PATH"); fi
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 echo "== dependencies"
@@ -51,7 +56,7 @@ passed=0; failed=0; failures=()
 run_pg_regress() {
   local tool=$1 inputdir=$2 dbname=$3 name; shift 3
   name=$(dirname "$tool")
-  as_test_user "$PGXS_DIR/src/test/$tool" --bindir="$PG_BINDIR" \
+  limit "$SUITE_TIMEOUT" "${AS_TEST_USER[@]}" "$PGXS_DIR/src/test/$tool" --bindir="$PG_BINDIR" \
     --temp-instance="$OUT/$name/tmp_check" --temp-config="$SRC/test/pg_ingest.conf" \
     --inputdir="$inputdir" --outputdir="$OUT/$name" --dbname="$dbname" "$@"
   local rc=$?
@@ -64,7 +69,7 @@ for suite in $SUITES; do
   case $suite in
   unit)
     echo "== ring unit tests (ThreadSanitizer, AddressSanitizer+UBSan)"
-    test/unit/build-and-run.sh; record unit $?
+    limit "$SUITE_TIMEOUT" test/unit/build-and-run.sh; record unit $?
     ;;
   regress)
     echo "== pg_regress"
@@ -82,10 +87,12 @@ for suite in $SUITES; do
     for t in test/t/*.pl; do
       name=$(basename "$t" .pl)
       mkdir -p "$OUT/tap/$name"; [ "$(id -u)" -eq 0 ] && chown -R "$TEST_USER" "$OUT/tap"
-      (cd "$OUT/tap/$name" && as_test_user env TESTDIR="$OUT/tap/$name" PGI_TOP="$SRC" PGI_CLIENT_BIN="$OUT/bin/multi_producer" PGI_CLI="$OUT/bin/pgingest" \
+      (cd "$OUT/tap/$name" && limit "$TAP_TIMEOUT" "${AS_TEST_USER[@]}" TESTDIR="$OUT/tap/$name" PGI_TOP="$SRC" PGI_CLIENT_BIN="$OUT/bin/multi_producer" PGI_CLI="$OUT/bin/pgingest" \
         PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
         prove -I "$PGXS_DIR/src/test/perl" -I "$SRC/test/perl" "$SRC/$t")
       rc=$?; record "tap/$name" $rc
+      # A timed-out test cannot stop its servers; do it here so they do not outlive the run.
+      [ $rc -eq 124 ] && pkill -KILL -f -- "$OUT/tap/$name/"
       if [ $rc -ne 0 ]; then
         for f in "$OUT/tap/$name"/tmp_check/log/*; do echo "---- $f (tail)"; tail -n 60 "$f"; done
       fi
@@ -94,7 +101,7 @@ for suite in $SUITES; do
   client)
     [ -x client/run-tests.sh ] || continue
     echo "== client library"
-    client/run-tests.sh; record client $?
+    limit "$SUITE_TIMEOUT" client/run-tests.sh; record client $?
     ;;
   *) echo "unknown suite $suite"; exit 2 ;;
   esac

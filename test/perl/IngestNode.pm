@@ -46,7 +46,8 @@ use IPC::Run ();
 use POSIX ();
 use Time::HiRes ();
 push @EXPORT, qw(psql_scripts timed_psql worker_pids wait_for_worker_change postmaster_pid
-  postmaster_children wait_for_server start_ack_clients ack_count stop_ack_clients poll_until);
+  postmaster_children wait_for_server start_ack_clients ack_count stop_ack_clients poll_until
+  process_gone restart_after_kill9);
 
 # Runs several psql scripts concurrently (one session each) and waits for all of them.
 # Returns a list of { rc, out, err } (rc: psql's exit code, -1 on timeout).
@@ -176,13 +177,17 @@ sub start_ack_clients {
     my $psql = $node->installed_command('psql');
     my $connstr = $node->connstr('postgres');
     my @pids;
+    my $parent = $$;
     for my $c (1 .. $clients) {
         my $pid = fork();
         die "fork: $!" unless defined $pid;
         if ($pid == 0) {
+            # Do not hold the test's output pipes open; stop when the test process is gone.
+            open STDOUT, '>>', "$dir/c$c.log";
+            open STDERR, '>>', "$dir/c$c.log";
             my $next = $c * 100_000_000 + 1;
             my $runs = 0;
-            until (-e "$dir/stop") {
+            until (-e "$dir/stop" || getppid() != $parent) {
                 my $file = "$dir/c$c.sql";
                 open my $fh, '>', $file or POSIX::_exit(2);
                 print $fh "SET ingest.wait_for_commit = on;\n$setup\n";
@@ -246,6 +251,35 @@ sub stop_ack_clients {
         $errors .= PostgreSQL::Test::Utils::slurp_file("$h->{dir}/c$c.err") if -e "$h->{dir}/c$c.err";
     }
     return { acked => \@acked, errors => $errors, hung => scalar(keys %left) };
+}
+
+# True when pid $p no longer runs (absent, or a zombie nobody reaped yet).
+sub process_gone {
+    my ($p) = @_;
+    return 1 unless kill(0, $p);
+    open my $fh, '<', "/proc/$p/stat" or return 1;
+    my $stat = <$fh>;
+    close $fh;
+    return 1 unless defined $stat;
+    my ($state) = split / /, substr($stat, rindex($stat, ')') + 2);
+    return $state eq 'Z' || $state eq 'X';
+}
+
+# Start again after kill -9 of postmaster $pm whose children were @$kids: wait until they are all
+# gone (the new postmaster would refuse to start while one still holds the shared memory, and
+# Cluster::start() mistakes a dying postmaster for a running one), then start with retries.
+sub restart_after_kill9 {
+    my ($node, $pm, $kids) = @_;
+    # The postmaster must be reaped, not just dead: a zombie still passes kill(0) (both here and
+    # in the new postmaster's lock-file check).
+    poll_until(60, sub { kill(0, $pm) == 0 && !grep { !process_gone($_) } @$kids });
+    $node->_update_pid(-1);    # forget the dead postmaster (its postmaster.pid is stale)
+    for my $i (1 .. 30) {
+        return 1 if $node->start(fail_ok => 1);
+        $node->_update_pid(-1);
+        sleep 1;
+    }
+    return 0;
 }
 
 1;

@@ -27,8 +27,8 @@ for my $i (1 .. $rounds) {
     if ($i % 2 == 0) {
         kill 'KILL', @kids;
     }
-    # Old children may hold the shared memory a moment; start_with_retry retries.
-    my $started = start_with_retry($node);
+    # Old children may hold the shared memory a moment: wait for them, then start (retrying).
+    my $started = restart_after_kill9($node, $pm, \@kids);
     my $resumed = $started && poll_until(60, sub { ack_count($clients) > $acks + 100 });
     if (!$started || !$resumed) {
         fail("round $i: killed postmaster $pm" . ($i % 2 == 0 ? ' and ' . scalar(@kids) . ' children' : '')
