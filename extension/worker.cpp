@@ -541,6 +541,9 @@ static const char *ext_table(const char *name) {
 
 // A plan for one of the worker's bookkeeping statements (sql_fmt with %s for the extension
 // table), prepared once per extension schema and kept across transactions. Call under SPI.
+static void prune_history_now();
+static void abort_attempt();
+
 struct KeptPlan {
     Oid nsp = InvalidOid;
     SPIPlanPtr plan = nullptr;
@@ -645,12 +648,24 @@ static void log_batch(const Batch &b) {
 }
 
 // Drops batch-log and producer records older than ingest.ticket_retention (every few minutes).
+// Housekeeping only: a failure (e.g. an extension whose tables do not match this library) is
+// logged and retried next time; it must not stop the worker from draining the ring.
 static void prune_history() {
     static TimestampTz last = 0;
     TimestampTz now = GetCurrentTimestamp();
     if (last != 0 && now - last < 5 * 60 * USECS_PER_SEC)
         return;
     last = now;
+    try {
+        prune_history_now();
+    } catch (const PgError &e) {
+        abort_attempt();
+        ereport(WARNING, (errmsg("pg_ingest: pruning old ticket history failed: %s", e.what()),
+                          errhint("If pg_ingest was upgraded, run ALTER EXTENSION pg_ingest UPDATE.")));
+    }
+}
+
+static void prune_history_now() {
     pg_guard([&] {
         run_in_transaction("pruning history");
         char *interval = psprintf("%d seconds", guc_ticket_retention_s);
