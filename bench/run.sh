@@ -24,7 +24,7 @@
 #   BENCH_MEMORY_SECONDS    duration of the memory run [300]
 #   BENCH_MEMORY_INTERVAL   RSS sampling interval in seconds [5]
 #   BENCH_MEMORY_CLIENTS    clients of the memory run [16]
-#   BENCH_CLIENT_PROGRAM    libpgingest benchmark program [build/client/pgingest-bench]; skipped
+#   BENCH_CLIENT_PROGRAM    libpgingest benchmark program [build/client/client/tools/pgingest-bench]; skipped
 #                           (with a note in the results) when it is not an executable file.
 #                           Contract: see "libpgingest hook" below and docs/PERFORMANCE.md.
 #   BENCH_CLIENT_THREADS    producer threads for it [16]
@@ -53,7 +53,7 @@ BENCH_LATENCY_CLIENTS=${BENCH_LATENCY_CLIENTS:-}
 BENCH_MEMORY_SECONDS=${BENCH_MEMORY_SECONDS:-300}
 BENCH_MEMORY_INTERVAL=${BENCH_MEMORY_INTERVAL:-5}
 BENCH_MEMORY_CLIENTS=${BENCH_MEMORY_CLIENTS:-16}
-BENCH_CLIENT_PROGRAM=${BENCH_CLIENT_PROGRAM:-$TOP/build/client/pgingest-bench}
+BENCH_CLIENT_PROGRAM=${BENCH_CLIENT_PROGRAM:-$TOP/build/client/client/tools/pgingest-bench}
 BENCH_CLIENT_THREADS=${BENCH_CLIENT_THREADS:-16}
 BENCH_PG_SETTINGS=${BENCH_PG_SETTINGS:-}
 BENCH_DATA=${BENCH_DATA:-/var/tmp/pg_ingest-bench/data}

@@ -7,6 +7,7 @@
 #
 #   test/run-all.sh                 everything
 #   test/run-all.sh regress tap     only some suites (unit, regress, isolation, tap, client)
+#   PGI_TAP_ONLY=011 test/run-all.sh tap    only the TAP tests whose name matches a regex
 set -uo pipefail
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
@@ -86,6 +87,7 @@ for suite in $SUITES; do
     echo "== TAP"
     for t in test/t/*.pl; do
       name=$(basename "$t" .pl)
+      [ -n "${PGI_TAP_ONLY:-}" ] && [[ ! $name =~ $PGI_TAP_ONLY ]] && continue
       mkdir -p "$OUT/tap/$name"; [ "$(id -u)" -eq 0 ] && chown -R "$TEST_USER" "$OUT/tap"
       (cd "$OUT/tap/$name" && limit "$TAP_TIMEOUT" "${AS_TEST_USER[@]}" TESTDIR="$OUT/tap/$name" PGI_TOP="$SRC" PGI_CLIENT_BIN="$OUT/bin/multi_producer" PGI_CLI="$OUT/bin/pgingest" \
         PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
