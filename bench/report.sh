@@ -291,7 +291,9 @@ fi
     echo "/proc/PID/status sampled every $(meta BENCH_MEMORY_INTERVAL) s. VmRSS/VmHWM of PostgreSQL processes include the"
     echo "shared memory they touched (shared_buffers, the ring); **RssAnon** is private memory and is what"
     echo "must stay flat. Backends: the largest of the $(meta BENCH_MEMORY_CLIENTS) at each sample. \"flat\": last RssAnon ≤"
-    echo "first × 1.1 + 1 MB. libpgingest rows: sampled during its bulk run, if it ran."
+    echo "first × 1.1 + 1 MB, where *first* is the first sample under load (the one taken at the start, before"
+    echo "queues and buffers fill, is left out when there are 3 or more). libpgingest rows: sampled during its"
+    echo "bulk run, if it ran; its bound is its queue (queue_max_rows, queue_max_bytes) plus the batches in flight."
     echo
     echo "| process | samples | first RssAnon MB | last RssAnon MB | peak RssAnon MB | first VmRSS MB | last VmRSS MB | VmHWM MB | flat? |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
@@ -303,11 +305,12 @@ fi
           if (!(key in anon) || $6 > anon[key]) {anon[key] = $6; rss[key] = $4}
           if ($5 > hwm[$2]) hwm[$2] = $5
           if (!($2 in first)) {first[$2] = $1; labels[++nl] = $2}
+          else if (!($2 in second) && $1 != first[$2]) second[$2] = $1
           last[$2] = $1; if (!(key in cnt)) {cnt[key] = 1; n[$2]++}
           if ($6 > peak[$2]) peak[$2] = $6 }
         END {
           for (i = 1; i <= nl; i++) {
-            l = labels[i]; f = l SUBSEP first[l]; z = l SUBSEP last[l]
+            l = labels[i]; f = l SUBSEP ((n[l] >= 3 && (l in second)) ? second[l] : first[l]); z = l SUBSEP last[l]
             name = (l == "worker" ? "pg_ingest worker" : l == "backend" ? "client backend (largest)" : l == "pgbench" ? "pgbench (client process)" : l)
             if (src ~ /^memory_hook_/) name = name " (" substr(src, 13) ")"
             flat = (anon[z] <= anon[f] * 1.1 + 1024) ? "flat" : "**grew**"

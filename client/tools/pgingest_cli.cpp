@@ -258,6 +258,33 @@ struct Columns {
 
 using SinkFactory = std::function<Sink *(const Columns &)>;
 
+// One delimited record (CSV or TSV fields): the header record names the columns unless
+// --columns did, and a record with the wrong field count is rejected. Returns the sink to send the
+// record to, or nullptr when it was consumed here; sets stop when no sink can be had.
+Sink *route_record(const std::vector<std::string> &fields, std::uint64_t line, const std::string &raw, Columns &cols,
+                   bool &header_pending, LoadState &st, const SinkFactory &sink_for, bool &stop) {
+    if (header_pending) {
+        header_pending = false;
+        if (cols.names.empty() && cols.count == 0) { // plain names need no unescaping
+            cols.names = fields;
+            cols.count = fields.size();
+        }
+        return nullptr;
+    }
+    Sink *sink = sink_for(cols);
+    if (!sink) {
+        stop = true;
+        return nullptr;
+    }
+    if (cols.count && fields.size() != cols.count) {
+        st.read++;
+        st.reject(line, "expected " + std::to_string(cols.count) + " fields, got " + std::to_string(fields.size()),
+                  raw);
+        return nullptr;
+    }
+    return sink;
+}
+
 // Returns false on an input error.
 bool load_csv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, const SinkFactory &sink_for,
               bool &header_pending, std::uint64_t &line_no) {
@@ -278,27 +305,11 @@ bool load_csv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, 
     bool io_error = false;
     auto handle_records = [&]() {
         for (auto &rec : ctx.records) {
-            if (header_pending) {
-                header_pending = false;
-                if (cols.names.empty() && cols.count == 0) {
-                    // Header names become the column list; unescape is unnecessary for plain names.
-                    for (auto &h : rec)
-                        cols.names.push_back(h);
-                    cols.count = cols.names.size();
-                }
-                continue;
-            }
-            Sink *sink = sink_for(cols);
-            if (!sink)
-                return;
-            if (cols.count && rec.size() != cols.count) {
-                st.read++;
-                st.reject(record_line, "expected " + std::to_string(cols.count) + " fields, got " +
-                                           std::to_string(rec.size()),
-                          raw);
-            } else {
+            bool stop = false;
+            if (Sink *sink = route_record(rec, record_line, raw, cols, header_pending, st, sink_for, stop))
                 sink->send(record_line, rec, raw);
-            }
+            if (stop)
+                return;
         }
         ctx.records.clear();
     };
@@ -350,24 +361,12 @@ bool load_tsv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, 
         if (body.empty())
             continue;
         std::vector<std::string> parts = split(body, delim);
-        if (header_pending) {
-            header_pending = false;
-            if (cols.names.empty() && cols.count == 0) {
-                cols.names = parts;
-                cols.count = parts.size();
-            }
-            continue;
-        }
-        Sink *sink = sink_for(cols);
-        if (!sink)
+        bool stop = false;
+        Sink *sink = route_record(parts, line_no, body, cols, header_pending, st, sink_for, stop);
+        if (stop)
             break;
-        if (cols.count && parts.size() != cols.count) {
-            st.read++;
-            st.reject(line_no, "expected " + std::to_string(cols.count) + " fields, got " +
-                                   std::to_string(parts.size()),
-                      body);
+        if (!sink)
             continue;
-        }
         for (auto &p : parts)
             p = (p == null_s) ? std::string("\\N") : copy_escape(p);
         sink->send(line_no, parts, body);
