@@ -29,6 +29,8 @@
 #                           Contract: see "libpgingest hook" below and docs/PERFORMANCE.md.
 #   BENCH_CLIENT_THREADS    producer threads for it [16]
 #   BENCH_PG_SETTINGS       extra postgresql.conf lines, ';'-separated (e.g. "commit_delay=100")
+#   BENCH_FLUSH_DELAY_US    >0: the server's every fdatasync (WAL flush) sleeps this long after the
+#                           real one (LD_PRELOAD of bench/slowflush.c), to model a slower disk [0]
 #   BENCH_DATA              cluster data directory [/var/tmp/pg_ingest-bench/data]
 #   BENCH_TMP               scratch directory for the COPY files [/var/tmp/pg_ingest-bench/files]
 #   BENCH_PORT              port number (unix socket only, no TCP) [55439]
@@ -56,6 +58,7 @@ BENCH_MEMORY_CLIENTS=${BENCH_MEMORY_CLIENTS:-16}
 BENCH_CLIENT_PROGRAM=${BENCH_CLIENT_PROGRAM:-$TOP/build/client/client/tools/pgingest-bench}
 BENCH_CLIENT_THREADS=${BENCH_CLIENT_THREADS:-16}
 BENCH_PG_SETTINGS=${BENCH_PG_SETTINGS:-}
+BENCH_FLUSH_DELAY_US=${BENCH_FLUSH_DELAY_US:-0}
 BENCH_DATA=${BENCH_DATA:-/var/tmp/pg_ingest-bench/data}
 BENCH_TMP=${BENCH_TMP:-/var/tmp/pg_ingest-bench/files}
 BENCH_PORT=${BENCH_PORT:-55439}
@@ -75,7 +78,8 @@ log() { echo "bench: $(date +%H:%M:%S) $*" >&2; }
 has_phase() { [[ " $BENCH_PHASES " == *" $1 "* ]]; }
 num() { [[ $2 =~ ^[0-9]+$ ]] || die "$1 must be a positive integer (got '$2')"; }
 for v in BENCH_ROWS BENCH_SECONDS BENCH_JOBS BENCH_ARRAY_ROWS BENCH_ARRAY_SESSIONS BENCH_LATENCY_SECONDS \
-         BENCH_MEMORY_SECONDS BENCH_MEMORY_INTERVAL BENCH_MEMORY_CLIENTS BENCH_CLIENT_THREADS BENCH_PORT; do
+         BENCH_MEMORY_SECONDS BENCH_MEMORY_INTERVAL BENCH_MEMORY_CLIENTS BENCH_CLIENT_THREADS BENCH_PORT \
+         BENCH_FLUSH_DELAY_US; do
   num "$v" "${!v}"
 done
 for c in $BENCH_CLIENTS; do num BENCH_CLIENTS "$c"; done
@@ -87,7 +91,7 @@ done
 pg_config --version | grep -q ' 15\.' || log "warning: pg_config is not PostgreSQL 15: $(pg_config --version)"
 
 # ---------------------------------------------------------------- cluster
-cluster() { PGI_DATA=$BENCH_DATA PGI_PORT=$BENCH_PORT "$TOP/scripts/cluster.sh" "$@"; }
+cluster() { PGI_DATA=$BENCH_DATA PGI_PORT=$BENCH_PORT LD_PRELOAD=${SLOWFLUSH_SO:-} "$TOP/scripts/cluster.sh" "$@"; }
 BG_PIDS=()
 cleanup() {
   local rc=$?
@@ -116,6 +120,13 @@ chown postgres "$(dirname "$BENCH_DATA")" 2>/dev/null || true
 rm -f "$RAW"/*.tsv "$RAW"/*.log "$RAW"/*.txt "$RAW"/*.dat "$RAW"/*.env
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 4096 ] || ulimit -n 4096 || die "cannot raise the open-files limit to 4096 (needed for 1000 clients)"
 
+if [ "$BENCH_FLUSH_DELAY_US" -gt 0 ]; then
+  SLOWFLUSH_SO=$BENCH_TMP/slowflush.so
+  cc -O2 -shared -fPIC -o "$SLOWFLUSH_SO" "$BENCH/slowflush.c" -ldl || die "cannot build bench/slowflush.c"
+  chmod 755 "$BENCH_TMP" "$SLOWFLUSH_SO"
+  export BENCH_FLUSH_DELAY_US
+  log "every WAL flush of the server sleeps ${BENCH_FLUSH_DELAY_US} us more (bench/slowflush.c)"
+fi
 log "starting the benchmark cluster in $BENCH_DATA (socket $SOCK, port $BENCH_PORT)"
 cluster start >/dev/null
 touch "$BENCH_DATA/$MARKER"
@@ -168,7 +179,7 @@ q -f "$BENCH/sql/setup.sql"
   echo "pg_ingest=$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_ingest'") (git $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo '?'))"
   for v in BENCH_ROWS BENCH_SECONDS BENCH_CLIENTS BENCH_TABLES BENCH_PHASES BENCH_JOBS BENCH_ARRAY_ROWS \
            BENCH_ARRAY_SESSIONS BENCH_LATENCY_SECONDS BENCH_LATENCY_CLIENTS BENCH_MEMORY_SECONDS \
-           BENCH_MEMORY_INTERVAL BENCH_MEMORY_CLIENTS BENCH_CLIENT_THREADS BENCH_PG_SETTINGS; do
+           BENCH_MEMORY_INTERVAL BENCH_MEMORY_CLIENTS BENCH_CLIENT_THREADS BENCH_PG_SETTINGS BENCH_FLUSH_DELAY_US; do
     echo "$v=${!v}"
   done
   echo "BENCH_CLIENT_PROGRAM=${BENCH_CLIENT_PROGRAM#$TOP/}"
