@@ -194,7 +194,7 @@ fi
        "BENCH_ARRAY_SESSIONS=$(meta BENCH_ARRAY_SESSIONS) BENCH_LATENCY_SECONDS=$(meta BENCH_LATENCY_SECONDS)" \
        "BENCH_MEMORY_SECONDS=$(meta BENCH_MEMORY_SECONDS) BENCH_MEMORY_INTERVAL=$(meta BENCH_MEMORY_INTERVAL)" \
        "BENCH_MEMORY_CLIENTS=$(meta BENCH_MEMORY_CLIENTS) BENCH_CLIENT_PROGRAM=$(meta BENCH_CLIENT_PROGRAM)" \
-       "BENCH_CLIENT_THREADS=$(meta BENCH_CLIENT_THREADS)$(pgs=$(meta BENCH_PG_SETTINGS); [ -n "$pgs" ] && echo " BENCH_PG_SETTINGS=\"$pgs\"")"
+       "BENCH_CLIENT_THREADS=$(meta BENCH_CLIENT_THREADS)$(pgs=$(meta BENCH_PG_SETTINGS); [ -n "$pgs" ] && echo " BENCH_PG_SETTINGS=\"$pgs\"")$(fd=$(meta BENCH_FLUSH_DELAY_US); [ -n "$fd" ] && [ "$fd" != 0 ] && echo " BENCH_FLUSH_DELAY_US=$fd (every WAL flush of the server sleeps that long more: a slower disk)")"
   echo
   echo "Machine: $(meta cpu), $(meta cores) cores, $(meta memory) RAM, $(meta os), $(meta kernel); data disk $(meta disk)."
   echo "Load average at start / end: $(meta loadavg_at_start) / $(meta loadavg_at_end) (the machine may be shared: noisy)."
