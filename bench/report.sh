@@ -293,7 +293,8 @@ fi
     echo "must stay flat. Backends: the largest of the $(meta BENCH_MEMORY_CLIENTS) at each sample. \"flat\": last RssAnon ≤"
     echo "first × 1.1 + 1 MB, where *first* is the first sample under load (the one taken at the start, before"
     echo "queues and buffers fill, is left out when there are 3 or more). libpgingest rows: sampled during its"
-    echo "bulk run, if it ran; its bound is its queue (queue_max_rows, queue_max_bytes) plus the batches in flight."
+    echo "bulk runs, and for $(meta BENCH_MEMORY_SECONDS) s enqueueing at the rate of its bulk peak (*at_peak*); its bound is its"
+    echo "queue (queue_max_rows, queue_max_bytes) plus the batches in flight."
     echo
     echo "| process | samples | first RssAnon MB | last RssAnon MB | peak RssAnon MB | first VmRSS MB | last VmRSS MB | VmHWM MB | flat? |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"

@@ -467,6 +467,27 @@ run_memory() {
   flush_ring >/dev/null
   [ $rc -eq 0 ] || log "  -> pgbench exited with $rc (see $logf)"
   log "  -> $(pgbench_field "$logf" tps) tps, $(wc -l <"$RAW/memory.tsv") samples"
+  hook_present && run_memory_hook
+}
+
+# The client library for BENCH_MEMORY_SECONDS at the rate of its bulk peak (or 200,000 rows/s
+# without a bulk result): its queue stays full, so its memory is at its configured bound.
+run_memory_hook() {
+  local rate pid spid rc=0 logf="$RAW/memory_libpgingest.log" f="$RAW/memory_hook_${BENCH_MEMORY_SECONDS}s_at_peak.tsv"
+  rate=$(awk -F'\t' '$1 == "bench_nopk" && $2 == "libpgingest" && $6 == "ok" {print $5}' "$RAW/bulk.tsv" 2>/dev/null || true)
+  rate=${rate:-200000}
+  reset_table
+  log "memory  libpgingest threads=$BENCH_CLIENT_THREADS rate=$rate/s for ${BENCH_MEMORY_SECONDS}s, RSS every ${BENCH_MEMORY_INTERVAL}s"
+  "$BENCH_CLIENT_PROGRAM" --conninfo "$CONNINFO" --table bench_nopk --columns id,ts,n,msg \
+    --threads "$BENCH_CLIENT_THREADS" --rate "$rate" --seconds "$BENCH_MEMORY_SECONDS" --warmup 0 >"$logf" 2>&1 &
+  pid=$!; BG_PIDS+=("$pid")
+  "$BENCH/memsample.sh" "$BENCH_MEMORY_INTERVAL" "libpgingest:$pid" >"$f" 2>/dev/null &
+  spid=$!; BG_PIDS+=("$spid")
+  wait "$pid" || rc=$?
+  kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
+  flush_ring >/dev/null
+  log "  -> exit $rc, $(sed -n 's/^rows_acked=//p' "$logf") rows acknowledged, $(wc -l <"$f") samples"
+  reset_table
 }
 
 # ---------------------------------------------------------------- the run
