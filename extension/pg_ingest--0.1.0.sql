@@ -160,7 +160,14 @@ SELECT s.datid,
            AS avg_batch_rows,
        s.retries,
        pg_catalog.now() - s.oldest_queued_time AS oldest_queued_age,
-       s.last_error, s.last_error_time, s.last_commit_time,
+       -- An error message may quote row data (e.g. a duplicate key): like pg_stat_activity's
+       -- query, it is shown only to roles that may read the table, or pg_read_all_stats.
+       CASE WHEN s.last_error IS NULL
+                 OR pg_catalog.pg_has_role('pg_read_all_stats', 'MEMBER')
+                 OR (s.datid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+                     AND pg_catalog.has_table_privilege(s.relid, 'SELECT'))
+            THEN s.last_error ELSE '<insufficient privilege>' END AS last_error,
+       s.last_error_time, s.last_commit_time,
        r.stats_reset
 FROM ingest_table_stats() s
 LEFT JOIN pg_catalog.pg_database d ON d.oid = s.datid

@@ -869,6 +869,7 @@ static void attempt_batch(Batch &b, bool careful) {
             std::vector<Row> rows = rows_of(b, g);
             std::vector<DeadRow> dead;
             if (why) {
+                pg_guard([&] { record_table_error(table_stats(my_db, g.reloid, true), why); });
                 for (const Row &r : rows) {
                     dead.push_back(DeadRow{b.entries[r.entry].e, r.rowno,
                                            std::string(r.p, r.n ? r.n - 1 : 0), why, sqlstate_text(sqlstate)});

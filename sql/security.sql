@@ -77,7 +77,11 @@ SELECT (SELECT count(*) FROM moved) AS in_renamed, (SELECT count(*) FROM moving)
 -- The bookkeeping tables are not readable by ordinary roles; the status view is.
 SET ROLE ingest_bob;
 SELECT count(*) >= 0 AS can_read_status FROM ingest_status;
+-- ... but an error message (it may quote row data) only for tables the role may read.
+SELECT relname, last_error FROM ingest_status WHERE relname IN ('notes', 'plain') ORDER BY relname;
 SELECT count(*) FROM ingest_dead_letter;
 RESET ROLE;
+-- A superuser sees every error: here the privilege revoked before insert.
+SELECT relname, last_error FROM ingest_status WHERE relname = 'plain';
 DROP OWNED BY ingest_alice, ingest_bob;
 DROP ROLE ingest_alice, ingest_bob;
