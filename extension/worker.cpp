@@ -992,8 +992,9 @@ static void drop_orphaned(Batch &b) {
     finish_batch(b);
 }
 
-// Retry policy for transient errors: 3 retries, 100 ms doubling each time, at most 10 s apart.
-constexpr int kMaxRetries = 3;
+// Retry policy for transient errors: 3 attempts in all (the first and 2 retries), 100 ms before
+// the first retry, doubling each time, at most 10 s apart.
+constexpr int kMaxRetries = 2;
 constexpr long kFirstBackoffMs = 100;
 constexpr long kMaxBackoffMs = 10000;
 

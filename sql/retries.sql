@@ -18,7 +18,7 @@ SELECT ingest_enqueue('flaky', ROW(1, 'twice')::flaky) > 0 AS ok;
 SELECT * FROM flaky;
 SELECT retries, rows_committed, rows_failed FROM ingest_status WHERE relname = 'flaky';
 
--- Still failing after 3 retries: dead-lettered with the transient error; the good row commits.
+-- Still failing after 3 attempts (2 retries): dead-lettered with the transient error; the good row commits.
 SELECT ingest_reset_stats();
 SELECT ingest_enqueue('flaky', ARRAY[ROW(2, 'always'), ROW(3, 'fine')]::flaky[]) > 0 AS ok;
 SELECT * FROM flaky ORDER BY id;
