@@ -234,8 +234,9 @@ struct CsvCtx {
 
 extern "C" void csv_field_cb(void *s, size_t len, void *data) {
     auto *c = static_cast<CsvCtx *>(data);
-    if (s == nullptr) { // empty unquoted field (CSV_EMPTY_IS_NULL)
-        c->fields.emplace_back("\\N");
+    if (s == nullptr) { // empty unquoted field (CSV_EMPTY_IS_NULL): NULL unless --null names another marker
+        bool other_marker = c->null_string && !c->null_string->empty();
+        c->fields.emplace_back(other_marker ? "" : "\\N");
         return;
     }
     std::string_view v(static_cast<const char *>(s), len);

@@ -84,6 +84,11 @@ sql('TRUNCATE t');
 is($rc, 0, 'TSV from stdin: exit code 0') or diag($err);
 is(sql("SELECT id, coalesce(name, '<null>'), coalesce(note, '<null>') FROM t ORDER BY id"), "10|<null>|n\n11|b|<null>",
     'TSV with --null marker');
+# CSV with --null: the marker is NULL, an empty unquoted field is then the empty string (as COPY).
+($rc, $out, $err) = cli("13,NA,\n", 'load', '--dsn', $dsn, '-t', 't', '--null', 'NA', '-');
+is($rc, 0, 'CSV with --null: exit code 0') or diag($err);
+is(sql("SELECT coalesce(name, '<null>'), coalesce(note, '<null>') FROM t WHERE id = 13"), '<null>|',
+    'CSV with --null: marker is NULL, empty field is the empty string');
 ($rc, $out, $err) = cli("12,z\n", 'load', '--dsn', $dsn, '-t', 't', '--columns', 'id,note', '-');
 is($rc, 0, '--columns: exit code 0') or diag($err);
 is(sql("SELECT coalesce(name, '<null>'), note FROM t WHERE id = 12"), '<null>|z', '--columns maps fields to columns');
