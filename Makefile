@@ -1,9 +1,12 @@
 # pg_ingest — top-level Makefile.
-#   make            build the extension (and the client library, see `make client`)
-#   make install    install the extension into the PostgreSQL found by pg_config (needs root)
-#   make test       every test: SQL (pg_regress), isolation, TAP crash tests, client unit tests
-#   make format     clang-format the C++ sources
-#   make deps       install build and test dependencies (apt-get)
+#   make                 build the extension (WERROR=1 makes warnings errors, as CI does)
+#   make install         install the extension into the PostgreSQL found by pg_config (needs root)
+#   make client          build libpgingest, its tests, examples and the pgingest tools (CMake, build/client)
+#   make test            every test: SQL (pg_regress), isolation, TAP crash tests, client unit tests
+#   make format          clang-format the C++ sources
+#   make deps            install build and test dependencies (apt-get)
+#   make quickstart      the README's first command; make quickstart-stop removes its cluster
+#   make bench           the benchmark suite (bench/run.sh)
 
 EXTENSION  = pg_ingest
 MODULE_big = pg_ingest

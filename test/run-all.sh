@@ -34,6 +34,11 @@ scripts/install-deps.sh || { echo "installing dependencies failed"; exit 1; }
 echo "== build and install the extension"
 make -s WERROR="$WERROR" >/dev/null || { echo "build failed"; exit 1; }
 $SUDO make -s install >/dev/null || { echo "install failed"; exit 1; }
+# The TAP tests drive the client library's programs (010_client, 011_cli): build them too.
+if [[ " $SUITES " == *" tap "* ]] && [ -f CMakeLists.txt ]; then
+  echo "== build the client library and tools"
+  make -s client >/dev/null || { echo "client build failed"; exit 1; }
+fi
 
 # The test user needs its own writable directory and a readable copy of the test inputs; when
 # it cannot reach the checkout (e.g. a clone under /root), both go to /tmp instead.
@@ -42,7 +47,7 @@ if [ "$(id -u)" -eq 0 ] && ! runuser -u "$TEST_USER" -- test -r "$TOP/sql/basic.
 fi
 rm -rf "$OUT"; mkdir -p "$OUT/src"
 cp -r sql expected test "$OUT/src/"
-# Programs the TAP tests drive, when built (make client): copied where the test user can run them.
+# Programs the TAP tests drive (built above): copied where the test user can run them.
 mkdir -p "$OUT/bin"
 for b in build/client/client/examples/multi_producer build/client/client/tools/pgingest; do
   [ -x "$b" ] && cp "$b" "$OUT/bin/"
