@@ -658,7 +658,7 @@ static void hand_over_at_commit(bool pre_commit) {
 // Transaction and subtransaction callbacks: C functions, so nothing C++ may escape them.
 static void on_xact(XactEvent event, void *) {
     const char *msg = nullptr;
-    ErrorData *pg_error = nullptr;
+    std::optional<PgError> pg_error;
     try {
         switch (event) {
         case XACT_EVENT_PRE_COMMIT:
@@ -686,13 +686,13 @@ static void on_xact(XactEvent event, void *) {
         }
         return;
     } catch (const PgError &e) {
-        pg_error = e.data();
+        pg_error = e;
     } catch (const std::exception &e) {
         msg = pstrdup(e.what());
     }
     reset_pending();
     if (pg_error)
-        ReThrowError(pg_error);
+        rethrow_pg_error(pg_error);
     ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("pg_ingest: %s", msg)));
 }
 

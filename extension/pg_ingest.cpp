@@ -26,15 +26,29 @@ int guc_max_tables = 1024;
 int guc_ticket_retention_s = 24 * 3600;
 int guc_worker_idle_timeout_s = 300;
 
+void rethrow_pg_error(std::optional<PgError> &keep) {
+    const ErrorData *src = keep->data();
+    ErrorData *copy = (ErrorData *)palloc(sizeof(ErrorData));
+    memcpy(copy, src, sizeof(ErrorData));
+    char **fields[] = {&copy->message,    &copy->detail,        &copy->detail_log,  &copy->hint,
+                       &copy->context,    &copy->backtrace,     &copy->schema_name, &copy->table_name,
+                       &copy->column_name, &copy->datatype_name, &copy->constraint_name, &copy->internalquery};
+    for (char **f : fields)
+        if (*f)
+            *f = pstrdup(*f);
+    keep.reset();
+    ReThrowError(copy);
+}
+
 Datum call_guarded(const char *name, Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo) {
-    ErrorData *pg_error = nullptr;
+    std::optional<PgError> pg_error;
     const char *message = nullptr;
     const char *hint = nullptr;
     int sqlstate = ERRCODE_INTERNAL_ERROR;
     try {
         return body(fcinfo);
     } catch (const PgError &e) {
-        pg_error = e.data();
+        pg_error = e;
     } catch (const UserError &e) {
         sqlstate = e.sqlstate();
         message = pstrdup(e.what());
@@ -49,7 +63,7 @@ Datum call_guarded(const char *name, Datum (*body)(FunctionCallInfo), FunctionCa
     }
     // Outside every catch block now: PostgreSQL may longjmp.
     if (pg_error)
-        ReThrowError(pg_error);
+        rethrow_pg_error(pg_error);
     ereport(ERROR, (errcode(sqlstate), errmsg_internal("%s", message), hint ? errhint("%s", hint) : 0));
     pg_unreachable();
 }

@@ -29,7 +29,9 @@ extern "C" {
 }
 
 #include <exception>
+#include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -143,17 +145,23 @@ void enqueue_install_callbacks();
 // ---------------------------------------------------------------------------------------------
 // Error boundary
 
-// A PostgreSQL error caught by pg_guard, carrying the copied ErrorData.
+// A PostgreSQL error caught by pg_guard, carrying the copied ErrorData. The copy lives in
+// TopMemoryContext and is freed with the last PgError that refers to it, so it stays valid after
+// the transaction or subtransaction that raised it was aborted (the worker reads it then).
 class PgError : public std::exception {
   public:
-    explicit PgError(ErrorData *edata) : edata_(edata) {}
+    explicit PgError(ErrorData *edata) : edata_(edata, FreeErrorData) {}
     const char *what() const noexcept override { return edata_->message ? edata_->message : "error"; }
-    ErrorData *data() const { return edata_; }
+    ErrorData *data() const { return edata_.get(); }
     int sqlerrcode() const { return edata_->sqlerrcode; }
 
   private:
-    ErrorData *edata_;
+    std::shared_ptr<ErrorData> edata_;
 };
+
+// Re-raises a caught PgError as a PostgreSQL ERROR. Call it outside any catch block, with no
+// live C++ objects in the calling frame but `keep` (emptied here before the longjmp).
+[[noreturn]] void rethrow_pg_error(std::optional<PgError> &keep);
 
 template <typename F> auto pg_guard(F &&f) -> decltype(f()) {
     using R = decltype(f());
@@ -176,8 +184,9 @@ template <typename F> auto pg_guard(F &&f) -> decltype(f()) {
         }
         PG_CATCH();
         {
-            MemoryContextSwitchTo(oldcxt);
+            MemoryContextSwitchTo(TopMemoryContext);
             edata = CopyErrorData();
+            MemoryContextSwitchTo(oldcxt);
             FlushErrorState();
         }
         PG_END_TRY();
