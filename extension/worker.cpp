@@ -24,6 +24,7 @@ extern "C" {
 #include "mb/pg_wchar.h"
 #include "utils/fmgroids.h"
 #include "commands/extension.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "nodes/pg_list.h"
@@ -48,6 +49,7 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <string>
 #include <tuple>
@@ -461,30 +463,43 @@ static char *column_list_sql(List *names) {
     return buf.data;
 }
 
+// Runs f as the given role (PostgreSQL errors propagate: call inside pg_guard; on error the
+// transaction's abort restores the user id).
+template <typename F> static void as_role(Oid roleid, F &&f) {
+    Oid save_userid;
+    int save_sec;
+    GetUserIdAndSecContext(&save_userid, &save_sec);
+    SetUserIdAndSecContext(roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    f();
+    SetUserIdAndSecContext(save_userid, save_sec);
+}
+
 // Row-level security applies to the enqueuing role: COPY FROM would bypass its policies, so the
 // rows go through a temporary staging table and an INSERT ... SELECT run as that role, which
-// applies WITH CHECK policies exactly as the role's own INSERT would.
+// applies WITH CHECK policies exactly as the role's own INSERT would. The staging COPY runs as
+// the role too: its columns have the target's types, so domain checks and type input functions
+// run there, and must not run with the worker's superuser rights. One staging table per column
+// list (groups of one table may name different columns). OVERRIDING SYSTEM VALUE: COPY, the
+// path without RLS, also takes values for GENERATED ALWAYS identity columns.
 static void insert_with_rls(const Group &g, Relation rel, List *attnames, const std::vector<Segment> &segs) {
     char *cols = column_list_sql(attnames);
-    char *stage = psprintf("ingest_stage_%u", g.reloid);
+    char *stage = psprintf("ingest_stage_%u_%zx", g.reloid, std::hash<std::string>{}(cols));
     char *target = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
                                               RelationGetRelationName(rel));
+    const char *role = quote_identifier(GetUserNameFromId(g.roleid, false));
     SPI_connect();
     SPI_execute(psprintf("CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
                          stage, cols, target), false, 0);
     SPI_execute(psprintf("TRUNCATE pg_temp.%s", stage), false, 0);
-    SPI_execute(psprintf("GRANT SELECT ON pg_temp.%s TO %s", stage,
-                         quote_identifier(GetUserNameFromId(g.roleid, false))), false, 0);
+    SPI_execute(psprintf("GRANT SELECT, INSERT ON pg_temp.%s TO %s", stage, role), false, 0);
     Relation srel = table_open(get_relname_relid(stage, LookupExplicitNamespace("pg_temp", false)), RowExclusiveLock);
-    copy_rows(srel, attnames, segs);
+    as_role(g.roleid, [&] { copy_rows(srel, attnames, segs); });
     table_close(srel, NoLock);
     CommandCounterIncrement();
-    Oid save_userid;
-    int save_sec;
-    GetUserIdAndSecContext(&save_userid, &save_sec);
-    SetUserIdAndSecContext(g.roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-    SPI_execute(psprintf("INSERT INTO %s (%s) SELECT %s FROM pg_temp.%s", target, cols, cols, stage), false, 0);
-    SetUserIdAndSecContext(save_userid, save_sec);
+    as_role(g.roleid, [&] {
+        SPI_execute(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.%s", target, cols,
+                             cols, stage), false, 0);
+    });
     SPI_finish();
 }
 
@@ -494,14 +509,8 @@ static void insert_group(const Group &g, const std::vector<Segment> &segs) {
     List *attnames = group_attnames(g, rel);
     if (check_enable_rls(g.reloid, g.roleid, false) == RLS_ENABLED)
         insert_with_rls(g, rel, attnames, segs);
-    else {
-        Oid save_userid;
-        int save_sec;
-        GetUserIdAndSecContext(&save_userid, &save_sec);
-        SetUserIdAndSecContext(g.roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-        copy_rows(rel, attnames, segs);
-        SetUserIdAndSecContext(save_userid, save_sec);
-    }
+    else
+        as_role(g.roleid, [&] { copy_rows(rel, attnames, segs); });
     table_close(rel, NoLock);
 }
 
@@ -858,7 +867,16 @@ static void run_in_transaction(const char *activity) {
 // One attempt at the whole batch. careful = false: each group in one COPY, no subtransactions
 // (the fast path). careful = true: bisect failing groups, dead-letter bad rows.
 static void attempt_batch(Batch &b, bool careful) {
-    pg_guard([&] { run_in_transaction(careful ? "isolating bad rows" : "inserting batch"); });
+    pg_guard([&] {
+        run_in_transaction(careful ? "isolating bad rows" : "inserting batch");
+        // SET CONSTRAINTS ALL IMMEDIATE: a deferred constraint must fail at the insert, where
+        // bisection can isolate the row, not at our commit, where the whole batch would fail
+        // again on every attempt.
+        ConstraintsSetStmt *all_immediate = makeNode(ConstraintsSetStmt);
+        all_immediate->constraints = NIL;
+        all_immediate->deferred = false;
+        AfterTriggerSetState(all_immediate);
+    });
     for (auto &er : b.entries)
         er.failed = 0;
     mark_duplicates(b);
@@ -1262,18 +1280,18 @@ void pg_ingest_worker_main(Datum arg) {
     ereport(LOG, (errmsg("pg_ingest worker started for database %u", dboid)));
 
     const char *msg = nullptr;
-    ErrorData *pg_error = nullptr;
+    std::optional<PgError> pg_error;
     try {
         worker_loop();
     } catch (const PgError &e) {
-        pg_error = e.data();
+        pg_error = e;
     } catch (const std::exception &e) {
         msg = pstrdup(e.what());
     } catch (...) {
         msg = "unknown exception";
     }
     if (pg_error)
-        ReThrowError(pg_error); // exits with code 1: the postmaster restarts us
+        rethrow_pg_error(pg_error); // exits with code 1: the postmaster restarts us
     if (msg)
         ereport(ERROR, (errmsg("pg_ingest worker failed: %s", msg)));
     // Drained after SIGTERM. Exit code 1 so that pg_terminate_backend() leads to a restart; during
