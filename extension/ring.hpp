@@ -117,14 +117,19 @@ struct Ring {
     uint64_t length(uint64_t pos) { return at(pos)->len; }
 
     // Moves tail over handled records, but never past `limit`. Caller holds the consumer lock.
-    // Returns the new tail.
+    // Returns the new tail. The reclaimed records' bodies are zeroed first: old bytes (a caller's
+    // data, say) must never read as the tag of a record reserved there later but not yet
+    // published. Their tags stay (a reclaimed tag names its own lap, never a later one), so
+    // handled() keeps answering for them meanwhile.
     uint64_t advance_tail(uint64_t limit) {
         uint64_t t = tail.load(std::memory_order_relaxed);
         while (t < limit) {
             uint64_t s = state(t);
             if (s != kDone && s != kPad)
                 break;
-            t += length(t);
+            uint64_t len = length(t);
+            std::memset(bytes(t) + sizeof(RecordTag), 0, len - sizeof(RecordTag));
+            t += len;
         }
         tail.store(t, std::memory_order_release);
         return t;

@@ -106,6 +106,26 @@ TEST(Ring, StaleBytesOfAnEarlierLapAreNotARecord) {
     EXPECT_EQ(r->state(256), 0u);
 }
 
+TEST(Ring, ForgedTagInACallersBytesIsClearedWhenReclaimed) {
+    RingHolder h(256);
+    Ring *r = h.ring;
+    uint64_t pos;
+    // A 256-byte record whose body holds, at offset 64, what a published record at position
+    // 256 + 64 (the same place one lap later) would carry as its tag.
+    ASSERT_TRUE(r->reserve(256, &pos));
+    uint64_t forged[2] = {(256 + 64) | kReady, 64};
+    std::memcpy(r->bytes(64), forged, sizeof forged);
+    r->publish(pos, 256);
+    r->mark(0, kReady, kDone);
+    r->advance_tail(r->head.load());
+    // Next lap: 64 bytes, then a record reserved at 320 but not yet published.
+    ASSERT_TRUE(r->reserve(64, &pos));
+    r->publish(pos, 64);
+    ASSERT_TRUE(r->reserve(64, &pos));
+    ASSERT_EQ(pos, 320u);
+    EXPECT_EQ(r->state(320), 0u) << "old body bytes must not read as a published record";
+}
+
 TEST(Ring, ManyProducersOneConsumerExactlyOnce) {
     constexpr int kProducers = 8;
     constexpr uint32_t kPerProducer = 20000;
