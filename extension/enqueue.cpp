@@ -21,6 +21,7 @@ extern "C" {
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "pgstat.h"
+#include "replication/syncrep.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -574,7 +575,14 @@ static void wait_for_worker(uint64 pos, WaitFor what, uint64 gen) {
                                      "or a key it inserts), the worker cannot insert until it ends: commit first, "
                                      "or set ingest.wait_for_commit = off.")));
                 }
-                cancellable = false; // the worker got there first: wait for it
+                // The worker got there first: it is committing the rows, so wait for it (no
+                // timeout: acknowledging now would skip the flush below).
+                cancellable = false;
+            } else if (what != WaitFor::kDoneAfterCommit) {
+                // Before our commit, after a failed withdrawal: keep waiting. A terminate
+                // request ends the session (no acknowledgement); a cancel is ignored here.
+                if (ProcDiePending)
+                    CHECK_FOR_INTERRUPTS();
             } else if (timed_out) {
                 pgstat_report_wait_end();
                 ereport(WARNING, (errmsg("pg_ingest rows not yet confirmed after %d ms (ingest.wait_timeout)",
@@ -582,9 +590,14 @@ static void wait_for_worker(uint64 pos, WaitFor what, uint64 gen) {
                                   errdetail("The transaction has committed; its rows stay queued and will be "
                                             "inserted. Check them with ingest_ticket_status().")));
                 return;
-            } else if (interrupted && waited > 100 && what == WaitFor::kDoneAfterCommit) {
+            } else if (interrupted && waited > 100) {
                 // Committed already; a cancel or terminate request ends the wait, not the rows.
-                break;
+                pgstat_report_wait_end();
+                QueryCancelPending = false;
+                ereport(WARNING, (errmsg("canceling the wait for pg_ingest to commit this transaction's rows"),
+                                  errdetail("The transaction has committed; its rows stay queued and will be "
+                                            "inserted. Check them with ingest_ticket_status().")));
+                return;
             }
         }
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
@@ -599,8 +612,12 @@ static void wait_for_worker(uint64 pos, WaitFor what, uint64 gen) {
     uint64 lsn = ws->commit_lsn.load(std::memory_order_acquire);
     if (WorkerSlot *w = find_worker(MyDatabaseId))
         lsn = Max(lsn, w->commit_lsn.load(std::memory_order_acquire));
-    if (lsn != 0)
+    if (lsn != 0) {
         XLogFlush((XLogRecPtr)lsn);
+        // As a COMMIT of our own would: wait for synchronous standbys when they are configured
+        // (returns at once otherwise; a cancel ends it with PostgreSQL's own warning).
+        SyncRepWaitForLSN((XLogRecPtr)lsn, true);
+    }
     uint64 failed = ws->failed_rows.load(std::memory_order_acquire);
     if (failed)
         ereport(WARNING, (errcode(ERRCODE_PGI_ROWS_REJECTED),
