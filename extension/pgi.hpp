@@ -76,6 +76,7 @@ struct WorkerSlot {
     Latch *latch;
     TimestampTz started_at;
     int start_attempts; // consecutive starts that did not get connected (e.g. database dropped)
+    std::atomic<int> exiting; // set while the worker decides to exit idle (see try_idle_exit)
     std::atomic<uint64_t> scan_low; // lowest ring position this worker may still read
     std::atomic<uint64_t> done_pos; // every record of this database below it is handled
     std::atomic<uint64_t> commit_lsn; // end of this worker's latest commit record

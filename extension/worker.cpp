@@ -100,6 +100,7 @@ static const char *start_worker_locked(Oid dboid) {
     w->pid = 0;
     w->latch = nullptr;
     w->start_attempts = 0;
+    w->exiting.store(0, std::memory_order_relaxed);
     uint64 tail = shared->ring->tail.load(std::memory_order_acquire);
     w->scan_low.store(tail, std::memory_order_release);
     w->done_pos.store(tail, std::memory_order_release);
@@ -125,11 +126,14 @@ void ensure_worker(Oid dboid) {
 }
 
 // After publishing: wakes the database's worker. Cannot fail (the rows are in the ring already).
-// A worker that was just deciding to exit for idleness does so holding shared->lock, so taking
-// the lock here sees its final state and starts a new one if needed.
+// A worker deciding to exit for idleness sets `exiting`, then scans the ring (try_idle_exit); we
+// published, then read `exiting`. With a full fence on both sides, either its scan sees our
+// record or we see `exiting` and take the lock, which orders us after its decision (then we
+// start a new worker if it left).
 void notify_worker(Oid dboid) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     WorkerSlot *w = find_worker(dboid);
-    if (w && w->state == kSlotRunning && w->latch) {
+    if (w && w->state == kSlotRunning && w->latch && !w->exiting.load(std::memory_order_relaxed)) {
         SetLatch(w->latch);
         return;
     }
@@ -150,6 +154,8 @@ void notify_worker(Oid dboid) {
 // decision with notify_worker().
 static bool try_idle_exit(WorkerSlot *slot, Oid dboid) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    slot->exiting.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with notify_worker()'s
     Ring *r = shared->ring;
     uint64_t pos = slot->scan_low.load(std::memory_order_acquire);
     uint64_t head = r->head.load(std::memory_order_acquire);
@@ -163,7 +169,9 @@ static bool try_idle_exit(WorkerSlot *slot, Oid dboid) {
         work = s == kReady && envelope_of(r, pos)->dboid == dboid;
         pos += r->length(pos);
     }
-    if (!work) {
+    if (work)
+        slot->exiting.store(0, std::memory_order_relaxed);
+    else {
         slot->state = kSlotFree;
         slot->dboid = InvalidOid;
         slot->pid = 0;
@@ -205,7 +213,12 @@ static void claim_slot(int idx, Oid dboid) {
         ereport(FATAL, (errmsg("pg_ingest worker slot %d out of range", idx)));
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     WorkerSlot *w = &shared->workers[idx];
-    if (w->state == kSlotRunning && w->pid != 0 && w->pid != MyProcPid && w->dboid == dboid) {
+    bool other = w->state == kSlotRunning && w->pid != 0 && w->pid != MyProcPid && w->dboid == dboid;
+    // After a crash-restart every slot is free: a backend may have started a new worker for this
+    // database in another slot before the postmaster restarted us. One worker per database.
+    for (int i = 0; i < shared->nworkers && !other; i++)
+        other = i != idx && shared->workers[i].state != kSlotFree && shared->workers[i].dboid == dboid;
+    if (other) {
         LWLockRelease(shared->lock);
         ereport(LOG, (errmsg("pg_ingest worker for database %u already running", dboid)));
         proc_exit(0);
@@ -221,6 +234,7 @@ static void claim_slot(int idx, Oid dboid) {
     w->latch = MyLatch;
     w->started_at = GetCurrentTimestamp();
     w->start_attempts = 0;
+    w->exiting.store(0, std::memory_order_relaxed);
     my_slot = w;
     LWLockRelease(shared->lock);
     before_shmem_exit(release_slot, 0);
