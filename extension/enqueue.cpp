@@ -69,6 +69,9 @@ static uint64 spilled_bytes = 0; // ring bytes those spills hold until this tran
 
 // What COMMIT must wait for after handing over (set in PRE_COMMIT, used in COMMIT).
 static bool wait_after_commit = false;
+// Set when the rows were handed over without an xid at pre-commit (the worker may have committed
+// them already): a later failure of this transaction's commit can no longer withdraw them.
+static bool handed_over_without_xid = false;
 static uint64 last_envelope_pos = 0;
 static uint64 wait_gen = 0;
 
@@ -338,6 +341,8 @@ struct SliceWriter {
     const int16 *attnums;
     int natts;
     uint64 ticket;
+    const char *producer = nullptr; // exactly-once identity of a client batch, on every slice
+    int64 batch_seq = 0;
     uint32 rows = 0;
     Pending *cur = nullptr;
 
@@ -356,6 +361,10 @@ void SliceWriter::add_row(const char *p, int n, bool add_newline) {
     check_row_size(*t, (uint64)len);
     if (!cur || cur->data.len + (uint64)len > (uint64)guc_max_record_size_kb * 1024) {
         cur = new_pending(*t, attnums, natts, ticket, rows + 1);
+        if (producer) {
+            cur->producer = MemoryContextStrdup(PendingCxt, producer);
+            cur->batch_seq = batch_seq;
+        }
     }
     MemoryContext old = MemoryContextSwitchTo(PendingCxt);
     appendBinaryStringInfo(&cur->data, p, n);
@@ -630,6 +639,11 @@ static void hand_over_at_commit(bool pre_commit) {
     if (!pending_head && n_spilled == 0)
         return;
     TransactionId xid = GetTopTransactionIdIfAny();
+    // A serializable transaction may still fail its commit after this point (PostgreSQL checks
+    // for serialization failures after the pre-commit callbacks): take the xid path, where the
+    // worker commits only after seeing our commit.
+    if (pre_commit && !TransactionIdIsValid(xid) && IsolationIsSerializable())
+        xid = GetTopTransactionId();
     bool wait = guc_wait_for_commit;
     if (pre_commit) {
         int waiter = -1;
@@ -660,7 +674,8 @@ static void hand_over_at_commit(bool pre_commit) {
         // No xid: nothing else in this transaction must be atomic with the rows.
         uint64 pos = hand_over(pending_head, nullptr, InvalidTransactionId, waiter, gen);
         if (wait)
-            wait_for_worker(pos, WaitFor::kDoneBeforeCommit, gen);
+            wait_for_worker(pos, WaitFor::kDoneBeforeCommit, gen); // an error here withdrew them
+        handed_over_without_xid = true;
         reset_pending();
         return;
     }
@@ -682,10 +697,21 @@ static void on_xact(XactEvent event, void *) {
             pg_guard([] { hand_over_at_commit(true); });
             break;
         case XACT_EVENT_COMMIT:
+            handed_over_without_xid = false;
             pg_guard([] { hand_over_at_commit(false); });
             break;
         case XACT_EVENT_ABORT:
         case XACT_EVENT_PARALLEL_ABORT:
+            if (handed_over_without_xid) {
+                // Something after our pre-commit step failed (e.g. a NOTIFY queue that is full).
+                handed_over_without_xid = false;
+                pg_guard([] {
+                    ereport(WARNING,
+                            (errmsg("this transaction failed after pg_ingest took its rows; they are inserted "
+                                    "although the transaction rolled back"),
+                             errdetail("Check the tickets of its ingest_enqueue calls with ingest_ticket_status().")));
+                });
+            }
             // A worker holding our inserted rows waits to see how we end.
             if (wait_after_commit && shared)
                 notify_worker(MyDatabaseId);
@@ -934,7 +960,7 @@ PGI_FUNCTION(pg_ingest_enqueue_copy) {
         if (producer && (strlen(producer) == 0 || strlen(producer) > 200))
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("producer_id must be 1 to 200 bytes")));
         uint64 ticket = new_ticket();
-        SliceWriter w{&t, cols, natts, ticket};
+        SliceWriter w{&t, cols, natts, ticket, producer, batch_seq};
         while (p < end) {
             const char *nl = (const char *)memchr(p, '\n', end - p);
             const char *stop = nl ? nl : end;
@@ -943,12 +969,6 @@ PGI_FUNCTION(pg_ingest_enqueue_copy) {
                                 errmsg("line %u of the data is the end-of-data marker \\.", w.rows + 1),
                                 errhint("Send rows only; pg_ingest ends the data itself.")));
             w.add_row(p, (int)(stop - p), true);
-            if (producer && w.cur && !w.cur->producer) {
-                MemoryContext old = MemoryContextSwitchTo(PendingCxt);
-                w.cur->producer = pstrdup(producer);
-                w.cur->batch_seq = batch_seq;
-                MemoryContextSwitchTo(old);
-            }
             p = stop + 1;
         }
         PG_RETURN_INT64((int64)ticket);
