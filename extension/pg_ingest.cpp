@@ -127,4 +127,8 @@ void _PG_init(void) {
     MarkGUCPrefixReserved("ingest");
 
     shmem_install_hooks();
+    // Registered here, in the postmaster, so that backends inherit them as the first registered
+    // callbacks: PostgreSQL calls the most recently registered first, so ours hand the rows over
+    // after every other extension's pre-commit work (e.g. postgres_fdw's remote commit).
+    enqueue_install_callbacks();
 }
