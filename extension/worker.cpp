@@ -52,6 +52,7 @@ extern "C" {
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -497,7 +498,7 @@ template <typename F> static void as_role(Oid roleid, F &&f) {
 // path without RLS, also takes values for GENERATED ALWAYS identity columns.
 static void insert_with_rls(const Group &g, Relation rel, List *attnames, const std::vector<Segment> &segs) {
     char *cols = column_list_sql(attnames);
-    char *stage = psprintf("ingest_stage_%u_%zx", g.reloid, std::hash<std::string>{}(cols));
+    char *stage = psprintf("ingest_stage_%u_%zx", g.reloid, std::hash<std::string_view>{}(cols));
     char *target = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
                                               RelationGetRelationName(rel));
     const char *role = quote_identifier(GetUserNameFromId(g.roleid, false));
