@@ -631,8 +631,9 @@ static void wait_for_worker(uint64 pos, WaitFor what, uint64 gen) {
     if (failed)
         ereport(WARNING, (errcode(ERRCODE_PGI_ROWS_REJECTED),
                           errmsg("pg_ingest rejected %llu row(s) of this transaction", (unsigned long long)failed),
-                          errdetail("They were stored in ingest_dead_letter with the reason; "
-                                    "ingest_dead_letters(ticket) lists them.")));
+                          errdetail_internal(PGI_REJECTED_DETAIL_KEY "%llu", (unsigned long long)failed),
+                          errhint("They were stored in ingest_dead_letter with the reason; "
+                                  "ingest_dead_letters(ticket) lists them.")));
 }
 
 static void hand_over_at_commit(bool pre_commit) {
@@ -957,8 +958,8 @@ PGI_FUNCTION(pg_ingest_enqueue_copy) {
         const char *end = p + VARSIZE_ANY_EXHDR(data);
         char *producer = PG_ARGISNULL(3) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(3));
         int64 batch_seq = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT64(4);
-        if (producer && (strlen(producer) == 0 || strlen(producer) > 200))
-            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("producer_id must be 1 to 200 bytes")));
+        if (producer && (strlen(producer) == 0 || strlen(producer) > PGI_PRODUCER_ID_MAX_BYTES))
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("producer_id must be 1 to %d bytes", PGI_PRODUCER_ID_MAX_BYTES)));
         uint64 ticket = new_ticket();
         SliceWriter w{&t, cols, natts, ticket, producer, batch_seq};
         while (p < end) {

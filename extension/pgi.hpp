@@ -38,9 +38,14 @@ extern "C" {
 #include "record.hpp"
 #include "ring.hpp"
 
+#include "protocol.h"
+
 // SQLSTATE of the warning that a committing transaction's rows were dead-lettered (class 01,
-// warning): clients may match on it.
+// warning): PGI_SQLSTATE_ROWS_REJECTED in protocol.h, which clients match on.
 #define ERRCODE_PGI_ROWS_REJECTED MAKE_SQLSTATE('0', '1', 'P', 'I', '1')
+static_assert(sizeof(PGI_SQLSTATE_ROWS_REJECTED) == 6 && PGI_SQLSTATE_ROWS_REJECTED[2] == 'P' &&
+                  PGI_SQLSTATE_ROWS_REJECTED[3] == 'I' && PGI_SQLSTATE_ROWS_REJECTED[4] == '1',
+              "ERRCODE_PGI_ROWS_REJECTED must match protocol.h");
 
 namespace pgi {
 

@@ -3,6 +3,8 @@
 
 #include <libpq-fe.h>
 
+#include "protocol.h" // extension/protocol.h: the server's side of this contract
+
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -12,11 +14,9 @@ namespace pgingest {
 namespace {
 
 constexpr const char *kEnqueueStatement = "pgingest_enqueue_copy";
-constexpr const char *kEnqueueSql = "SELECT ingest_enqueue_copy($1::regclass, $2::bytea, $3::text[], $4::text, $5::bigint)";
+constexpr const char *kEnqueueSql = PGI_ENQUEUE_COPY_SQL;
 constexpr const char *kDeadLetterSql =
     "SELECT row_number, error, sqlstate FROM ingest_dead_letters($1::bigint)";
-constexpr const char *kRejectedPrefix = "pg_ingest rejected ";
-constexpr const char *kRejectedSqlstate = "01PI1";
 
 struct ResultDeleter {
     void operator()(PGresult *r) const { PQclear(r); }
@@ -164,12 +164,14 @@ class PqConnection final : public Connection {
 
   private:
     static void on_notice(void *arg, const PGresult *res) {
-        // The server marks the warning with its own SQLSTATE (01PI1); the text carries the count.
-        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        // The server marks the warning with its own SQLSTATE; the DETAIL carries the count in a
+        // fixed machine-readable form (protocol.h).
+        const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        if (msg && state && std::strcmp(state, kRejectedSqlstate) == 0 &&
-            std::strncmp(msg, kRejectedPrefix, std::strlen(kRejectedPrefix)) == 0)
-            static_cast<PqConnection *>(arg)->rejected_ += std::strtoull(msg + std::strlen(kRejectedPrefix), nullptr, 10);
+        constexpr size_t key_len = sizeof(PGI_REJECTED_DETAIL_KEY) - 1;
+        if (detail && state && std::strcmp(state, PGI_SQLSTATE_ROWS_REJECTED) == 0 &&
+            std::strncmp(detail, PGI_REJECTED_DETAIL_KEY, key_len) == 0)
+            static_cast<PqConnection *>(arg)->rejected_ += std::strtoull(detail + key_len, nullptr, 10);
     }
 
     static std::string sqlstate(const PGresult *r) {
