@@ -50,7 +50,7 @@ client:
 test:
 	test/run-all.sh
 format:
-	clang-format -i extension/*.cpp extension/*.hpp $(shell find client -name '*.cpp' -o -name '*.hpp' -o -name '*.h' 2>/dev/null)
+	clang-format -i extension/*.cpp extension/*.hpp $(shell find client test/client -name '*.cpp' -o -name '*.hpp' -o -name '*.h' 2>/dev/null)
 quickstart:
 	scripts/quickstart.sh
 quickstart-stop:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Configures, builds and runs libpgingest's unit tests three ways: a normal build (which also
-# checks the install tree: find_package(pgingest) and pkg-config), AddressSanitizer+UBSan, and
-# ThreadSanitizer. Build trees go to build/client-tests/<kind> at the repository top.
+# Configures, builds and runs libpgingest's unit tests (test/client/) three ways: a normal build
+# (which also checks the install tree: find_package(pgingest) and pkg-config), AddressSanitizer+UBSan,
+# and ThreadSanitizer. Build trees go to build/client-tests/<kind> at the repository top.
 #   client/run-tests.sh                 all three
 #   client/run-tests.sh normal tsan     some of them
 # Exits non-zero if anything fails to configure, build or pass.
