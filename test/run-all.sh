@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every pg_ingest test: pg_regress (sql/, expected/), isolation (test/isolation),
-# TAP crash/concurrency tests (test/t), and the client library's unit tests.
+# Runs every pg_ingest test: ring unit tests (test/unit), pg_regress (sql/, expected/), isolation
+# (test/isolation), TAP crash/concurrency tests (test/t), and the client library's unit tests
+# (test/client, through client/run-tests.sh). test/README.md maps the test folders.
 # Builds and installs the extension first (installing needs root, or sudo).
 # PostgreSQL refuses to run as root, so servers run as the unprivileged user $PGI_TEST_USER
 # (default: postgres); test output goes to build/test, which that user owns.
