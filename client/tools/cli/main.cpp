@@ -1,10 +1,13 @@
 // pgingest: command-line loader for pg_ingest (CSV, TSV, JSON lines -> libpgingest Producer)
-// and a viewer for ingest_status. This file: argument parsing and dispatch.
+// a viewer for ingest_status, and an HTTP ingest endpoint (serve). This file: argument parsing
+// and dispatch.
 //
 // Exit codes: 0 all rows committed; 1 some rows rejected; 2 usage error; 3 connection failure;
 // 4 input file error; 130 interrupted (SIGINT).
 #include "commands.hpp"
 #include "common.hpp"
+
+#include "../serve/serve.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -32,6 +35,31 @@ CLI::App *add_load(CLI::App &app, LoadOptions &o, CLI::Option *&null_opt) {
     return load;
 }
 
+CLI::App *add_serve(CLI::App &app, pgingest_serve::ServeOptions &s) {
+    CLI::App *serve = app.add_subcommand("serve", "HTTP ingest endpoint (foreground, logs to stderr; docs/SERVE.md)");
+    serve->add_option("--dsn", s.dsn, "libpq conninfo of the login role (default: PG* environment)");
+    serve->add_option("--listen", s.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+    serve->add_option("--tokens", s.tokens, "file of `TOKEN ROLE` / `sha256:HEX ROLE` lines (default: no auth)");
+    serve->add_option("--max-body", s.max_body, "largest request body in bytes (default 16 MiB)")
+        ->check(CLI::PositiveNumber);
+    serve->add_option("--queue-rows", s.queue_rows, "rows accepted and not yet reported, all roles (default 100000)")
+        ->check(CLI::PositiveNumber);
+    serve->add_option("--queue-bytes", s.queue_bytes, "their COPY text bytes (default 64 MiB)")
+        ->check(CLI::PositiveNumber);
+    serve->add_option("--max-tickets", s.max_tickets, "tickets remembered, oldest forgotten first (default 100000)")
+        ->check(CLI::PositiveNumber);
+    serve->add_option("--threads", s.threads, "HTTP threads (default 2)")->check(CLI::Range(1, 64));
+    serve->add_option("--pool-max", s.pool_max, "connections per role (default 8)")->check(CLI::Range(1, 100));
+    serve->add_option("--batch-rows", s.batch_rows, "rows per batch (default 10000)")->check(CLI::PositiveNumber);
+    serve->add_option("--ring-full", s.ring_full, "ring fill (0-1) from which new rows get 503 (default 0.95)")
+        ->check(CLI::Range(0.0, 1.0));
+    serve->add_option("--shutdown-timeout", s.shutdown_timeout_s, "seconds to flush at SIGTERM (default 30)")
+        ->check(CLI::Range(1, 3600));
+    serve->add_option("--privilege-cache-ms", s.privilege_cache_ms, "reuse table/privilege lookups (default 5000)")
+        ->check(CLI::Range(0, 3600000));
+    return serve;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -47,6 +75,9 @@ int main(int argc, char **argv) {
     status->add_option("--dsn", status_dsn, "libpq conninfo (default: PG* environment)");
     status->add_flag("--json", status_json, "JSON output");
 
+    pgingest_serve::ServeOptions serve_opts;
+    CLI::App *serve = add_serve(app, serve_opts);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp &e) {
@@ -61,5 +92,7 @@ int main(int argc, char **argv) {
         o.null_given = null_opt->count() > 0;
         return run_load(o);
     }
+    if (*serve)
+        return pgingest_serve::run_serve(serve_opts);
     return run_status(status_dsn, status_json);
 }

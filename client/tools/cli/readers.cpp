@@ -1,6 +1,7 @@
 #include "readers.hpp"
 
 #include "common.hpp"
+#include "record_fields.hpp"
 
 #include <csv.h>
 #include <nlohmann/json.hpp>
@@ -34,32 +35,6 @@ bool read_line(std::FILE *f, std::string &line, LoadState &st, bool &io_error) {
     return true;
 }
 
-// ---- CSV (libcsv) ----------------------------------------------------------------------------
-struct CsvCtx {
-    std::vector<std::string> fields;
-    std::vector<std::vector<std::string>> records; // completed records, escaped fields
-    const std::string *null_string = nullptr;
-};
-
-extern "C" void csv_field_cb(void *s, size_t len, void *data) {
-    auto *c = static_cast<CsvCtx *>(data);
-    if (s == nullptr) { // empty unquoted field (CSV_EMPTY_IS_NULL): NULL unless --null names another marker
-        bool other_marker = c->null_string && !c->null_string->empty();
-        c->fields.emplace_back(other_marker ? "" : "\\N");
-        return;
-    }
-    std::string_view v(static_cast<const char *>(s), len);
-    if (c->null_string && !c->null_string->empty() && v == *c->null_string)
-        c->fields.emplace_back("\\N");
-    else
-        c->fields.push_back(copy_escape(v));
-}
-extern "C" void csv_record_cb(int, void *data) {
-    auto *c = static_cast<CsvCtx *>(data);
-    c->records.push_back(std::move(c->fields));
-    c->fields.clear();
-}
-
 // One delimited record (CSV or TSV fields): the header record names the columns unless
 // --columns did, and a record with the wrong field count is rejected. Returns the sink to send the
 // record to, or nullptr when it was consumed here; sets stop when no sink can be had.
@@ -89,6 +64,7 @@ Sink *route_record(const std::vector<std::string> &fields, std::uint64_t line, c
 
 } // namespace
 
+// ---- CSV (libcsv; its callbacks are in record_fields.cpp) ---------------------------------------
 bool load_csv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, const SinkFactory &sink_for,
               bool &header_pending, std::uint64_t &line_no) {
     char delim = o.format == "tsv" ? '\t' : ',';
@@ -184,7 +160,7 @@ bool load_tsv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, 
 // each. With --columns, exactly those columns are loaded (a missing key loads NULL).
 bool load_jsonl(std::FILE *f, const LoadOptions &, LoadState &st, Columns &cols, const SinkFactory &sink_for,
                 const std::vector<std::string> &table_cols, std::uint64_t &line_no) {
-    using json = nlohmann::ordered_json;
+    using json = Json;
     const bool fixed = !cols.names.empty();
     std::set<std::string> warned_keys;
     std::string line;
@@ -220,14 +196,7 @@ bool load_jsonl(std::FILE *f, const LoadOptions &, LoadState &st, Columns &cols,
                              static_cast<unsigned long long>(line_no), it.key().c_str(),
                              fixed ? "--columns" : "the table");
         }
-        std::vector<std::string> names;
-        if (fixed) {
-            names = cols.names;
-        } else {
-            for (const auto &c : table_cols)
-                if (obj.contains(c))
-                    names.push_back(c);
-        }
+        std::vector<std::string> names = fixed ? cols.names : json_columns(obj, table_cols);
         if (names.empty()) {
             st.read++;
             st.reject(line_no, "no key of the object names a column", body);
@@ -242,17 +211,7 @@ bool load_jsonl(std::FILE *f, const LoadOptions &, LoadState &st, Columns &cols,
                       body);
             continue;
         }
-        std::vector<std::string> fields;
-        fields.reserve(names.size());
-        for (const auto &name : names) {
-            auto it = obj.find(name);
-            if (it == obj.end() || it->is_null())
-                fields.emplace_back("\\N");
-            else if (it->is_string())
-                fields.push_back(copy_escape(it->get_ref<const std::string &>()));
-            else
-                fields.push_back(copy_escape(it->dump()));
-        }
+        std::vector<std::string> fields = json_fields(obj, names);
         sink->send(line_no, fields, body, table);
     }
     return !io_error;
