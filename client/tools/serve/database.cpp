@@ -136,6 +136,23 @@ TableInfo Database::lookup(const std::string &role, const std::string &table) {
     return info;
 }
 
+std::string Database::can_act_as(const std::string &role) {
+    PgConn c;
+    std::string err;
+    if (!c.connect(dsn_, err))
+        return "database unreachable: " + err;
+    const char *params[1] = {role.c_str()};
+    Result r(PQexecParams(c.c,
+                          "SELECT pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') FROM pg_catalog.pg_roles r "
+                          "WHERE r.rolname = $1",
+                          1, nullptr, params, nullptr, nullptr, 0));
+    if (!r.tuples())
+        return r.message(c.c);
+    if (PQntuples(r.r) == 0)
+        return "role \"" + role + "\" does not exist";
+    return r.get(0, 0) == "t" ? "" : "the login role is not a member of role \"" + role + "\" (GRANT it)";
+}
+
 std::string Database::ready() {
     PgConn c;
     std::string err;

@@ -31,6 +31,8 @@ class Database {
     // Table `table` (as SQL would parse it) for `role` (empty: the login role): exists, the role
     // has INSERT on it and the login role may act as the role. From the cache when fresh.
     TableInfo lookup(const std::string &role, const std::string &table);
+    // Empty when the login role may act as role (is a member of it); else why not.
+    std::string can_act_as(const std::string &role);
     // Empty when the database answers and has pg_ingest; else the reason (short-lived connection).
     std::string ready();
     // Prometheus lines for ingest_status and ingest_ring (short-lived connection).

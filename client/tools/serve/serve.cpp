@@ -98,6 +98,15 @@ int run_serve(const ServeOptions &o) {
 
     GatewayMetrics metrics;
     Producers producers(o, metrics);
+    // Producers are made up front for the roles the login role may act as (making one allocates
+    // its queue, which takes a moment); others are made on first use.
+    for (const std::string &role : tokens ? tokens->roles() : std::vector<std::string>{""}) {
+        std::string e = role.empty() ? "" : db.can_act_as(role);
+        if (e.empty() && !producers.for_role(role, e))
+            log("cannot start a producer for " + (role.empty() ? std::string("the login role") : role) + ": " + e);
+        else if (!e.empty())
+            log("WARNING: role " + role + ": " + e + "; its requests get 403");
+    }
     TicketRegistry tickets(o.max_tickets);
     net::thread_pool pool(4);
     Gateway gw(o, tokens.get(), db, producers, tickets, metrics, pool);
