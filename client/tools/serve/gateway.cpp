@@ -62,7 +62,7 @@ struct Gateway::Call {
         res.keep_alive(keep_alive && !gw.draining);
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         gw.metrics_.request(route, static_cast<int>(res.result_int()), secs);
-        if (res.result_int() >= 500)
+        if (res.result_int() >= 500 && res.result_int() != 503) // 503s (overload) are counted in /metrics
             std::fprintf(stderr, "pgingest serve: %s -> %u %s\n", route.c_str(), res.result_int(), res.body().c_str());
         respond(std::move(res));
         gw.in_progress--;
