@@ -15,7 +15,7 @@
 #   BENCH_SECONDS           measured duration of each single-row pgbench run [8]
 #   BENCH_CLIENTS           client counts of the single-row runs ["1 4 16 64 256 1000"]
 #   BENCH_TABLES            tables ["nopk pk"] (bench_nopk: no index; bench_pk: primary key on id)
-#   BENCH_PHASES            phases to run ["single bulk latency memory"]
+#   BENCH_PHASES            phases to run ["single bulk latency memory serve"]
 #   BENCH_JOBS              pgbench -j [2]
 #   BENCH_ARRAY_ROWS        rows per ingest_enqueue array call [1000]
 #   BENCH_ARRAY_SESSIONS    concurrent sessions of the array contender [4]
@@ -28,6 +28,8 @@
 #                           (with a note in the results) when it is not an executable file.
 #                           Contract: see "libpgingest hook" below and docs/PERFORMANCE.md.
 #   BENCH_CLIENT_THREADS    producer threads for it [16]
+#   BENCH_SERVE_*           the serve phase (HTTP ingestion, bench/serve.sh: seconds, connections, batch,
+#                           contenders); writes bench/results/SERVE.md
 #   BENCH_PG_SETTINGS       extra postgresql.conf lines, ';'-separated (e.g. "commit_delay=100")
 #   BENCH_FLUSH_DELAY_US    >0: the server's every fdatasync (WAL flush) sleeps this long after the
 #                           real one (LD_PRELOAD of bench/slowflush.c), to model a slower disk [0]
@@ -46,7 +48,7 @@ BENCH_ROWS=${BENCH_ROWS:-10000000}
 BENCH_SECONDS=${BENCH_SECONDS:-8}
 BENCH_CLIENTS=${BENCH_CLIENTS:-1 4 16 64 256 1000}
 BENCH_TABLES=${BENCH_TABLES:-nopk pk}
-BENCH_PHASES=${BENCH_PHASES:-single bulk latency memory}
+BENCH_PHASES=${BENCH_PHASES:-single bulk latency memory serve}
 BENCH_JOBS=${BENCH_JOBS:-2}
 BENCH_ARRAY_ROWS=${BENCH_ARRAY_ROWS:-1000}
 BENCH_ARRAY_SESSIONS=${BENCH_ARRAY_SESSIONS:-4}
@@ -538,6 +540,8 @@ if has_phase latency; then
 fi
 
 has_phase memory && run_memory
+# HTTP ingestion (pgingest serve vs. node-postgres), its own report: bench/serve.sh
+has_phase serve && { BENCH_OUT=$BENCH_OUT BENCH_TMP=$BENCH_TMP "$BENCH/serve.sh" || log "serve phase failed (see $RAW/serve_*.log)"; }
 
 echo "elapsed_seconds=$(( $(date +%s) - T_START ))" >>"$RAW/meta.env"
 echo "loadavg_at_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/meta.env"

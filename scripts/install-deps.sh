@@ -10,6 +10,7 @@ PACKAGES=(
   libipc-run-perl
   libcli11-dev nlohmann-json3-dev libcsv-dev
   clang-format gnuplot-nox
+  libssl-dev curl wrk
 )
 
 missing=()
