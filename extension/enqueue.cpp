@@ -36,7 +36,7 @@ extern "C" {
 #include "utils/typcache.h"
 }
 
-namespace pgi {
+namespace pg_ingest {
 
 // ---------------------------------------------------------------------------------------------
 // The backend-local buffer. Everything lives in PendingCxt (PostgreSQL memory), so a longjmp out
@@ -777,9 +777,9 @@ static void prepare_call() {
     enqueue_install_callbacks();
 }
 
-} // namespace pgi
+} // namespace pg_ingest
 
-using namespace pgi;
+using namespace pg_ingest;
 
 // ---------------------------------------------------------------------------------------------
 // SQL-callable functions. Each body runs inside call_guarded(); PostgreSQL calls go through

@@ -10,7 +10,7 @@ PG_MODULE_MAGIC;
 PGDLLEXPORT void _PG_init(void);
 }
 
-namespace pgi {
+namespace pg_ingest {
 
 int guc_ring_size_kb = 64 * 1024;
 int guc_max_record_size_kb = 1024;
@@ -68,9 +68,9 @@ Datum call_guarded(const char *name, Datum (*body)(FunctionCallInfo), FunctionCa
     pg_unreachable();
 }
 
-} // namespace pgi
+} // namespace pg_ingest
 
-using namespace pgi;
+using namespace pg_ingest;
 
 void _PG_init(void) {
     if (IsBinaryUpgrade)

@@ -47,7 +47,7 @@ static_assert(sizeof(PGI_SQLSTATE_ROWS_REJECTED) == 6 && PGI_SQLSTATE_ROWS_REJEC
                   PGI_SQLSTATE_ROWS_REJECTED[3] == 'I' && PGI_SQLSTATE_ROWS_REJECTED[4] == '1',
               "ERRCODE_PGI_ROWS_REJECTED must match protocol.h");
 
-namespace pgi {
+namespace pg_ingest {
 
 // ---------------------------------------------------------------------------------------------
 // Settings (pg_ingest.cpp). Sizes in bytes, times in milliseconds.
@@ -222,7 +222,7 @@ class UserError : public std::exception {
     std::string hint_;
 };
 
-} // namespace pgi
+} // namespace pg_ingest
 
 extern "C" PGDLLEXPORT void pg_ingest_worker_main(Datum arg);
 
@@ -231,5 +231,5 @@ extern "C" PGDLLEXPORT void pg_ingest_worker_main(Datum arg);
     PG_FUNCTION_INFO_V1(name);                                                                        \
     }                                                                                                 \
     static Datum name##_body(FunctionCallInfo fcinfo);                                                \
-    extern "C" Datum name(PG_FUNCTION_ARGS) { return pgi::call_guarded(#name, name##_body, fcinfo); } \
+    extern "C" Datum name(PG_FUNCTION_ARGS) { return pg_ingest::call_guarded(#name, name##_body, fcinfo); } \
     static Datum name##_body(FunctionCallInfo fcinfo)

@@ -27,7 +27,7 @@
 #include <cstdint>
 #include <cstring>
 
-namespace pgi {
+namespace pg_ingest {
 
 constexpr uint64_t kAlign = 16;
 constexpr uint64_t kStateMask = kAlign - 1;
@@ -143,4 +143,4 @@ struct Ring {
     }
 };
 
-} // namespace pgi
+} // namespace pg_ingest

@@ -12,7 +12,7 @@ extern "C" {
 #include "storage/shmem.h"
 }
 
-namespace pgi {
+namespace pg_ingest {
 
 Shared *shared = nullptr;
 
@@ -157,4 +157,4 @@ void advance_tail() {
         ConditionVariableBroadcast(&shared->space_cv);
 }
 
-} // namespace pgi
+} // namespace pg_ingest

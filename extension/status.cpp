@@ -8,7 +8,7 @@ extern "C" {
 #include "utils/tuplestore.h"
 }
 
-using namespace pgi;
+using namespace pg_ingest;
 
 static Datum time_or_null(int64_t t, bool *isnull) {
     *isnull = (t == 0);

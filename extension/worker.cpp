@@ -56,7 +56,7 @@ extern "C" {
 #include <tuple>
 #include <vector>
 
-namespace pgi {
+namespace pg_ingest {
 
 // ---------------------------------------------------------------------------------------------
 // Starting workers (called by backends).
@@ -1253,9 +1253,9 @@ static void worker_loop() {
     }
 }
 
-} // namespace pgi
+} // namespace pg_ingest
 
-using namespace pgi;
+using namespace pg_ingest;
 
 void pg_ingest_worker_main(Datum arg) {
     int idx = DatumGetInt32(arg);

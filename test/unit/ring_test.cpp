@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-using namespace pgi;
+using namespace pg_ingest;
 
 namespace {
 
