@@ -5,7 +5,12 @@
 //
 // Order on the hand-over path: serialize first (may fail), then reserve ring space (may wait or
 // fail cleanly), then copy and publish (cannot fail).
-#include "pgi.hpp"
+#include "pg_guard.hpp"
+#include "protocol.h"
+#include "settings.hpp"
+#include "shmem.hpp"
+#include "txn_buffer.hpp"
+#include "worker_slots.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -35,6 +40,13 @@ extern "C" {
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 }
+
+// SQLSTATE of the warning that a committing transaction's rows were dead-lettered (class 01,
+// warning): PGI_SQLSTATE_ROWS_REJECTED in protocol.h, which clients match on.
+#define ERRCODE_PGI_ROWS_REJECTED MAKE_SQLSTATE('0', '1', 'P', 'I', '1')
+static_assert(sizeof(PGI_SQLSTATE_ROWS_REJECTED) == 6 && PGI_SQLSTATE_ROWS_REJECTED[2] == 'P' &&
+                  PGI_SQLSTATE_ROWS_REJECTED[3] == 'I' && PGI_SQLSTATE_ROWS_REJECTED[4] == '1',
+              "ERRCODE_PGI_ROWS_REJECTED must match protocol.h");
 
 namespace pg_ingest {
 

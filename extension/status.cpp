@@ -1,5 +1,6 @@
 // status.cpp — what ingest_status, ingest_ring and ingest_reset_stats() show.
-#include "pgi.hpp"
+#include "pg_guard.hpp"
+#include "shmem.hpp"
 
 extern "C" {
 #include "access/htup_details.h"

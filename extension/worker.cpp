@@ -7,7 +7,10 @@
 // transaction has committed, so a worker that errors or is killed loses nothing: its successor
 // finds the same envelopes still ready. Bad rows are isolated by bisecting the failing group in
 // subtransactions and stored in ingest_dead_letter.
-#include "pgi.hpp"
+#include "pg_guard.hpp"
+#include "settings.hpp"
+#include "shmem.hpp"
+#include "worker_slots.hpp"
 
 extern "C" {
 #include "access/relation.h"
@@ -55,6 +58,8 @@ extern "C" {
 #include <string_view>
 #include <tuple>
 #include <vector>
+
+extern "C" PGDLLEXPORT void pg_ingest_worker_main(Datum arg);
 
 namespace pg_ingest {
 
