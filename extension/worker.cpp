@@ -163,18 +163,11 @@ static bool try_idle_exit(WorkerSlot *slot, Oid dboid) {
     slot->exiting.store(1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with notify_worker()'s
     Ring *r = shared->ring;
-    uint64_t pos = slot->scan_low.load(std::memory_order_acquire);
-    uint64_t head = r->head.load(std::memory_order_acquire);
-    bool work = false;
-    while (pos < head && !work) {
-        uint64_t s = r->state(pos);
-        if (s == 0) { // someone is still writing: maybe ours
-            work = true;
-            break;
-        }
-        work = s == kReady && envelope_of(r, pos)->dboid == dboid;
-        pos += r->length(pos);
-    }
+    RingCursor c(r, slot->scan_low.load(std::memory_order_acquire));
+    while (c.valid() && !(c.state() == kReady && envelope_of(r, c.pos())->dboid == dboid))
+        c.next();
+    // Stopped at one of ours, or at a record someone is still writing (maybe ours).
+    bool work = c.valid() || c.unpublished();
     if (work)
         slot->exiting.store(0, std::memory_order_relaxed);
     else {
@@ -346,25 +339,17 @@ static bool waiter_active(const EnvelopeHeader *env) {
 static Batch collect() {
     Batch b;
     Ring *r = ring();
-    uint64_t pos = my_slot->scan_low.load(std::memory_order_relaxed);
-    uint64_t head = r->head.load(std::memory_order_acquire);
     uint64_t max_rows = (uint64_t)guc_batch_rows;
     uint64_t max_bytes = (uint64_t)guc_batch_bytes_kb * 1024;
     std::map<std::tuple<Oid, Oid, std::vector<int16_t>>, size_t> group_of;
-    while (pos < head && b.rows < max_rows && b.bytes < max_bytes) {
-        uint64_t s = r->state(pos);
-        if (s == 0)
-            break; // reserved, not yet published
-        uint64_t len = r->length(pos);
-        if (s != kReady) {
-            pos += len;
+    RingCursor c(r, my_slot->scan_low.load(std::memory_order_relaxed));
+    for (; c.valid() && b.rows < max_rows && b.bytes < max_bytes; c.next()) {
+        uint64_t pos = c.pos();
+        if (c.state() != kReady)
             continue;
-        }
         EnvelopeHeader *env = envelope_of(r, pos);
-        if (env->dboid != my_db) {
-            pos += len;
+        if (env->dboid != my_db)
             continue;
-        }
         if (env->xid != InvalidTransactionId) {
             TransactionId xid = env->xid;
             // In progress: take it only if its backend waits before committing (it waits for us
@@ -372,17 +357,15 @@ static Batch collect() {
             if (pg_guard([&] { return TransactionIdIsInProgress(xid); })) {
                 if (!waiter_active(env)) {
                     b.first_pending = std::min(b.first_pending, pos);
-                    pos += len;
                     continue;
                 }
             } else if (!pg_guard([&] { return TransactionIdDidCommit(xid); })) {
                 discard_envelope(pos);
-                pos += len;
                 continue;
             }
         }
         b.envelopes.push_back(pos);
-        b.bytes += len;
+        b.bytes += c.length();
         EntryHeader *e = first_entry(r, pos);
         for (uint32_t i = 0; i < env->nentries; i++, e = next_entry(e)) {
             std::vector<int16_t> atts(entry_attnums(e), entry_attnums(e) + e->natts);
@@ -396,9 +379,8 @@ static Batch collect() {
             b.entries.push_back(EntryRef{pos, e});
             b.rows += e->nrows;
         }
-        pos += len;
     }
-    b.scan_end = pos;
+    b.scan_end = c.pos(); // the first record not taken or skipped, or the head
     return b;
 }
 
@@ -1121,24 +1103,17 @@ static void update_oldest() {
         return;
     last = now;
     Ring *r = ring();
-    uint64_t pos = my_slot->scan_low.load(std::memory_order_relaxed);
-    uint64_t head = r->head.load(std::memory_order_acquire);
     std::map<Oid, int64_t> oldest;
     int budget = 1000;
-    while (pos < head && budget-- > 0) {
-        uint64_t s = r->state(pos);
-        if (s == 0)
-            break;
-        uint64_t len = r->length(pos);
-        if (s == kReady) {
-            EnvelopeHeader *env = envelope_of(r, pos);
-            if (env->dboid == my_db) {
-                EntryHeader *e = first_entry(r, pos);
-                for (uint32_t i = 0; i < env->nentries; i++, e = next_entry(e))
-                    oldest.emplace(e->reloid, env->enqueued_at);
-            }
+    for (RingCursor c(r, my_slot->scan_low.load(std::memory_order_relaxed)); c.valid() && budget-- > 0; c.next()) {
+        if (c.state() != kReady)
+            continue;
+        EnvelopeHeader *env = envelope_of(r, c.pos());
+        if (env->dboid == my_db) {
+            EntryHeader *e = first_entry(r, c.pos());
+            for (uint32_t i = 0; i < env->nentries; i++, e = next_entry(e))
+                oldest.emplace(e->reloid, env->enqueued_at);
         }
-        pos += len;
     }
     for (int i = 0; i < shared->ntables; i++) {
         TableStats *ts = &shared->tables[i];
