@@ -6,6 +6,7 @@
 // Order on the hand-over path: serialize first (may fail), then reserve ring space (may wait or
 // fail cleanly), then copy and publish (cannot fail).
 #include "pg_guard.hpp"
+#include "privilege.hpp"
 #include "protocol.h"
 #include "settings.hpp"
 #include "shmem.hpp"
@@ -107,23 +108,6 @@ struct Target {
     char relkind;
     const char *relname;
 };
-
-static void check_insert_privilege(Relation rel, const int16 *attnums, int natts) {
-    Oid userid = GetUserId();
-    Oid reloid = RelationGetRelid(rel);
-    if (pg_class_aclcheck(reloid, userid, ACL_INSERT) == ACLCHECK_OK)
-        return;
-    bool ok;
-    if (natts == 0)
-        ok = pg_attribute_aclcheck_all(reloid, userid, ACL_INSERT, ACLMASK_ALL) == ACLCHECK_OK;
-    else {
-        ok = true;
-        for (int i = 0; i < natts && ok; i++)
-            ok = pg_attribute_aclcheck(reloid, attnums[i], userid, ACL_INSERT) == ACLCHECK_OK;
-    }
-    if (!ok)
-        aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(rel->rd_rel->relkind), RelationGetRelationName(rel));
-}
 
 // Opens the target (kept locked AccessShare to the end of the transaction) and checks that it is
 // something the worker can insert into on this role's behalf. Row-level security is applied by

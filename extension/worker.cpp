@@ -8,6 +8,7 @@
 // finds the same envelopes still ready. Bad rows are isolated by bisecting the failing group in
 // subtransactions and stored in ingest_dead_letter.
 #include "pg_guard.hpp"
+#include "privilege.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
 #include "worker_slots.hpp"
@@ -398,18 +399,8 @@ static const char *group_precheck(const Group &g, int *sqlstate) {
         *sqlstate = ERRCODE_UNDEFINED_TABLE;
         return psprintf("the target table (OID %u) no longer exists", g.reloid);
     }
-    if (pg_class_aclcheck(g.reloid, g.roleid, ACL_INSERT) != ACLCHECK_OK) {
-        bool ok;
-        if (g.attnums.empty())
-            ok = pg_attribute_aclcheck_all(g.reloid, g.roleid, ACL_INSERT, ACLMASK_ALL) == ACLCHECK_OK;
-        else {
-            ok = true;
-            for (size_t i = 0; i < g.attnums.size() && ok; i++)
-                ok = pg_attribute_aclcheck(g.reloid, g.attnums[i], g.roleid, ACL_INSERT) == ACLCHECK_OK;
-        }
-        if (!ok)
-            return psprintf("permission denied for table %s (role %s)", relname, GetUserNameFromId(g.roleid, true));
-    }
+    if (!has_insert_privilege(g.reloid, g.roleid, g.attnums.data(), (int)g.attnums.size()))
+        return psprintf("permission denied for table %s (role %s)", relname, GetUserNameFromId(g.roleid, true));
     return nullptr;
 }
 
