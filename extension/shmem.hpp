@@ -24,7 +24,6 @@ struct WorkerSlot {
     int state;
     pid_t pid;
     Latch *latch;
-    TimestampTz started_at;
     int start_attempts; // consecutive starts that did not get connected (e.g. database dropped)
     std::atomic<int> exiting; // set while the worker decides to exit idle (see try_idle_exit)
     std::atomic<uint64_t> scan_low; // lowest ring position this worker may still read
