@@ -5,6 +5,7 @@
 // role. Bad rows are isolated by bisecting the group in subtransactions.
 #include "insert.hpp"
 
+#include "copy_format.hpp"
 #include "ledger.hpp"
 #include "privilege.hpp"
 #include "shmem.hpp"
@@ -15,7 +16,6 @@ extern "C" {
 #include "catalog/pg_authid.h"
 #include "commands/copy.h"
 #include "executor/spi.h"
-#include "mb/pg_wchar.h"
 #include "nodes/makefuncs.h"
 #include "nodes/pg_list.h"
 #include "parser/parse_node.h"
@@ -76,8 +76,7 @@ static const char *group_precheck(const Group &g, int *sqlstate) {
 
 // COPY the given byte ranges into rel (PostgreSQL errors propagate: call inside pg_guard).
 static uint64 copy_rows(Relation rel, List *attnames, const std::vector<Segment> &segs) {
-    List *options =
-        list_make1(makeDefElem(pstrdup("encoding"), (Node *)makeString(pstrdup(GetDatabaseEncodingName())), -1));
+    List *options = copy_input_options();
     ParseState *pstate = make_parsestate(nullptr);
     // CopyFrom builds its executor state from the parse state's range table.
     ParseNamespaceItem *nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, nullptr, false, false);

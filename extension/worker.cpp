@@ -8,6 +8,7 @@
 // redone isolating bad rows, which go to ingest_dead_letter. The worker's slot in shared memory
 // is managed by worker_slots.cpp.
 #include "batch.hpp"
+#include "copy_format.hpp"
 #include "insert.hpp"
 #include "ledger.hpp"
 #include "settings.hpp"
@@ -547,11 +548,7 @@ void pg_ingest_worker_main(Datum arg) {
     my_db = dboid;
     my_slot = claim_slot(idx, dboid);
     pgstat_report_appname("pg_ingest worker");
-    // Queued rows are COPY text written with these formats (see StableFormats in enqueue.cpp);
-    // read them back the same way whatever ALTER DATABASE/ROLE ... SET says.
-    SetConfigOption("datestyle", "ISO, MDY", PGC_SUSET, PGC_S_OVERRIDE);
-    SetConfigOption("intervalstyle", "postgres", PGC_SUSET, PGC_S_OVERRIDE);
-    SetConfigOption("extra_float_digits", "1", PGC_SUSET, PGC_S_OVERRIDE);
+    pin_input_formats(); // read queued rows back in the formats they were written with
     // Durability comes from the waiters' XLogFlush (see finish_batch), not from this process.
     SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
     ereport(LOG, (errmsg("pg_ingest worker started for database %u", dboid)));
