@@ -15,7 +15,7 @@
 
 #include "ring.hpp"
 
-namespace pgi {
+namespace pg_ingest {
 
 struct EnvelopeHeader {
     uint32_t dboid;
@@ -72,4 +72,4 @@ inline const char *entry_producer(const EntryHeader *e) {
 
 inline const char *entry_data(const EntryHeader *e) { return entry_producer(e) + e->producer_len; }
 
-} // namespace pgi
+} // namespace pg_ingest

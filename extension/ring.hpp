@@ -27,7 +27,7 @@
 #include <cstdint>
 #include <cstring>
 
-namespace pgi {
+namespace pg_ingest {
 
 constexpr uint64_t kAlign = 16;
 constexpr uint64_t kStateMask = kAlign - 1;
@@ -143,4 +143,45 @@ struct Ring {
     }
 };
 
-} // namespace pgi
+// Walks a ring's published records in order, from a position (the tail, or a worker's scan_low)
+// up to the head as it was when the cursor was made. Every scan of the ring goes through it:
+//
+//   for (RingCursor c(ring, from); c.valid(); c.next())
+//       ... c.pos(), c.state() (kReady, kDone or kPad), c.length() ...
+//
+// The walk ends at that head, or early at a record that is reserved but not yet published
+// (unpublished() tells which): nothing past it can be read yet. After the walk pos() is where it
+// ended. The caller keeps the records from being reclaimed meanwhile (holds the consumer lock,
+// or is the worker whose scan_low holds the tail back).
+class RingCursor {
+  public:
+    RingCursor(Ring *ring, uint64_t from)
+        : ring_(ring), pos_(from), end_(ring->head.load(std::memory_order_acquire)) {
+        load();
+    }
+
+    bool valid() const { return state_ != 0; }
+    bool unpublished() const { return state_ == 0 && pos_ < end_; }
+    uint64_t pos() const { return pos_; }
+    uint64_t state() const { return state_; }
+    uint64_t length() const { return len_; }
+
+    void next() {
+        pos_ += len_;
+        load();
+    }
+
+  private:
+    void load() {
+        state_ = pos_ < end_ ? ring_->state(pos_) : 0;
+        len_ = state_ != 0 ? ring_->length(pos_) : 0;
+    }
+
+    Ring *ring_;
+    uint64_t pos_;
+    uint64_t end_;
+    uint64_t state_ = 0;
+    uint64_t len_ = 0;
+};
+
+} // namespace pg_ingest

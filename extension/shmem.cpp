@@ -3,7 +3,10 @@
 // Requested in shmem_request_hook (PostgreSQL 15), created in shmem_startup_hook under
 // AddinShmemInitLock. Both hooks run again after a crash-restart, which recreates everything
 // empty: rows that were only in the ring are gone (see docs/ARCHITECTURE.md, "Crashes").
-#include "pgi.hpp"
+#include "shmem.hpp"
+
+#include "pg_guard.hpp"
+#include "settings.hpp"
 
 extern "C" {
 #include "access/twophase.h"
@@ -12,7 +15,7 @@ extern "C" {
 #include "storage/shmem.h"
 }
 
-namespace pgi {
+namespace pg_ingest {
 
 Shared *shared = nullptr;
 
@@ -157,4 +160,4 @@ void advance_tail() {
         ConditionVariableBroadcast(&shared->space_cv);
 }
 
-} // namespace pgi
+} // namespace pg_ingest

@@ -1,5 +1,6 @@
 // status.cpp — what ingest_status, ingest_ring and ingest_reset_stats() show.
-#include "pgi.hpp"
+#include "pg_guard.hpp"
+#include "shmem.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -8,7 +9,7 @@ extern "C" {
 #include "utils/tuplestore.h"
 }
 
-using namespace pgi;
+using namespace pg_ingest;
 
 static Datum time_or_null(int64_t t, bool *isnull) {
     *isnull = (t == 0);
@@ -115,19 +116,13 @@ PGI_FUNCTION(pg_ingest_ticket_queued) {
         Ring *r = shared->ring;
         bool found = false;
         LWLockAcquire(shared->lock, LW_SHARED);
-        uint64_t pos = r->tail.load(std::memory_order_acquire);
-        uint64_t head = r->head.load(std::memory_order_acquire);
-        while (pos < head && !found) {
-            uint64_t s = r->state(pos);
-            if (s == 0)
-                break;
-            if (s == kReady) {
-                EnvelopeHeader *env = envelope_of(r, pos);
-                EntryHeader *e = first_entry(r, pos);
-                for (uint32_t i = 0; i < env->nentries && !found; i++, e = next_entry(e))
-                    found = e->ticket == ticket;
-            }
-            pos += r->length(pos);
+        for (RingCursor c(r, r->tail.load(std::memory_order_acquire)); c.valid() && !found; c.next()) {
+            if (c.state() != kReady)
+                continue;
+            EnvelopeHeader *env = envelope_of(r, c.pos());
+            EntryHeader *e = first_entry(r, c.pos());
+            for (uint32_t i = 0; i < env->nentries && !found; i++, e = next_entry(e))
+                found = e->ticket == ticket;
         }
         LWLockRelease(shared->lock);
         PG_RETURN_BOOL(found);

@@ -1,5 +1,5 @@
-// Unit tests of the shared-memory ring (extension/ring.hpp) with plain threads standing in for
-// backends (producers) and a worker (consumer). Built with ThreadSanitizer and with
+// Unit tests of the shared-memory ring and its cursor (extension/ring.hpp), with plain threads
+// standing in for backends (producers) and a worker (consumer). Built with ThreadSanitizer and with
 // AddressSanitizer+UBSan by test/run-all.sh (suite "unit").
 #include "../../extension/ring.hpp"
 
@@ -9,10 +9,11 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <ostream>
 #include <thread>
 #include <vector>
 
-using namespace pgi;
+using namespace pg_ingest;
 
 namespace {
 
@@ -48,6 +49,30 @@ bool produce(Ring *r, uint32_t producer, uint32_t seq, uint32_t payload) {
     std::memset(p + sizeof b, static_cast<int>(seq & 0xff), payload);
     r->publish(pos, len);
     return true;
+}
+
+// What a RingCursor yields from `from`: (position, state, length) of each record, in order.
+struct Seen {
+    uint64_t pos, state, len;
+    bool operator==(const Seen &o) const { return pos == o.pos && state == o.state && len == o.len; }
+};
+
+std::ostream &operator<<(std::ostream &os, const Seen &s) {
+    return os << "{" << s.pos << ", state " << s.state << ", len " << s.len << "}";
+}
+
+std::vector<Seen> walk(RingCursor &c) {
+    std::vector<Seen> seen;
+    for (; c.valid(); c.next())
+        seen.push_back(Seen{c.pos(), c.state(), c.length()});
+    return seen;
+}
+
+void publish_new(Ring *r, uint64_t len, uint64_t expect_pos) {
+    uint64_t pos;
+    ASSERT_TRUE(r->reserve(len, &pos));
+    ASSERT_EQ(pos, expect_pos);
+    r->publish(pos, len);
 }
 
 } // namespace
@@ -126,6 +151,64 @@ TEST(Ring, ForgedTagInACallersBytesIsClearedWhenReclaimed) {
     EXPECT_EQ(r->state(320), 0u) << "old body bytes must not read as a published record";
 }
 
+TEST(RingCursor, WalksDoneReadyAndPaddingAcrossTheWrapUpToTheHead) {
+    RingHolder h(1024);
+    Ring *r = h.ring;
+    publish_new(r, 256, 0);
+    publish_new(r, 256, 256);
+    publish_new(r, 256, 512);
+    ASSERT_TRUE(r->mark(0, kReady, kDone));
+    ASSERT_TRUE(r->mark(256, kReady, kDone));
+    ASSERT_EQ(r->advance_tail(r->head.load()), 512u);
+    // 512 bytes do not fit in the 256 left before the end: padding at 768, the record at 1024.
+    publish_new(r, 512, 1024);
+    ASSERT_TRUE(r->mark(512, kReady, kDone)); // handled, not yet reclaimed
+
+    RingCursor c(r, r->tail.load());
+    std::vector<Seen> expected = {{512, kDone, 256}, {768, kPad, 256}, {1024, kReady, 512}};
+    EXPECT_EQ(walk(c), expected);
+    EXPECT_FALSE(c.unpublished()) << "the walk ended at the head, not at a record being written";
+    EXPECT_EQ(c.pos(), 1536u);
+    EXPECT_EQ(c.pos(), r->head.load());
+
+    // Reclaimed positions whose bytes a later lap reused read as nothing (data[0] now holds the
+    // tag of the record at 1024, not of the one at 0).
+    RingCursor old(r, 0);
+    EXPECT_FALSE(old.valid());
+    EXPECT_EQ(old.pos(), 0u);
+
+    // After reclaiming: the walk from the new tail yields only what is left.
+    ASSERT_EQ(r->advance_tail(r->head.load()), 1024u);
+    RingCursor rest(r, r->tail.load());
+    EXPECT_EQ(walk(rest), (std::vector<Seen>{{1024, kReady, 512}}));
+}
+
+TEST(RingCursor, StopsAtAReservedRecordAndAtTheHeadItStartedWith) {
+    RingHolder h(1024);
+    Ring *r = h.ring;
+    publish_new(r, 128, 0);
+    uint64_t unpublished;
+    ASSERT_TRUE(r->reserve(128, &unpublished)); // a producer still copying its record
+    ASSERT_EQ(unpublished, 128u);
+    publish_new(r, 128, 256);
+
+    RingCursor c(r, 0);
+    EXPECT_EQ(walk(c), (std::vector<Seen>{{0, kReady, 128}}));
+    EXPECT_TRUE(c.unpublished()) << "nothing past a record being written may be read";
+    EXPECT_EQ(c.pos(), 128u);
+
+    r->publish(unpublished, 128);
+    RingCursor all(r, 0);
+    publish_new(r, 64, 384); // published after the cursor read the head: not part of its walk
+    EXPECT_EQ(walk(all), (std::vector<Seen>{{0, kReady, 128}, {128, kReady, 128}, {256, kReady, 128}}));
+    EXPECT_FALSE(all.unpublished());
+    EXPECT_EQ(all.pos(), 384u);
+
+    RingCursor empty(r, r->head.load());
+    EXPECT_FALSE(empty.valid());
+    EXPECT_FALSE(empty.unpublished());
+}
+
 TEST(Ring, ManyProducersOneConsumerExactlyOnce) {
     constexpr int kProducers = 8;
     constexpr uint32_t kPerProducer = 20000;
@@ -150,17 +233,19 @@ TEST(Ring, ManyProducersOneConsumerExactlyOnce) {
     uint64_t pos = 0;
     const uint64_t total = uint64_t(kProducers) * kPerProducer;
     while (count < total) {
-        uint64_t s = r->state(pos);
-        if (s == 0) {
+        RingCursor c(r, pos);
+        if (!c.valid()) {
             std::this_thread::yield();
             continue;
         }
-        uint64_t len = r->length(pos);
-        if (s == kReady) {
+        for (; c.valid(); c.next()) {
+            if (c.state() != kReady)
+                continue;
             Body b;
-            std::memcpy(&b, r->bytes(pos) + sizeof(RecordTag), sizeof b);
-            const unsigned char *payload = r->bytes(pos) + sizeof(RecordTag) + sizeof b;
-            bool ok = b.producer < kProducers && b.seq == next_seq[b.producer] && len == record_len(b.payload);
+            std::memcpy(&b, r->bytes(c.pos()) + sizeof(RecordTag), sizeof b);
+            const unsigned char *payload = r->bytes(c.pos()) + sizeof(RecordTag) + sizeof b;
+            bool ok =
+                b.producer < kProducers && b.seq == next_seq[b.producer] && c.length() == record_len(b.payload);
             for (uint32_t i = 0; ok && i < b.payload; i++)
                 ok = payload[i] == (b.seq & 0xff);
             if (!ok)
@@ -169,9 +254,9 @@ TEST(Ring, ManyProducersOneConsumerExactlyOnce) {
                 next_seq[b.producer] = b.seq + 1;
             count++;
             sum += b.seq;
-            ASSERT_TRUE(r->mark(pos, kReady, kDone));
+            ASSERT_TRUE(r->mark(c.pos(), kReady, kDone));
         }
-        pos += len;
+        pos = c.pos();
         r->advance_tail(pos);
     }
     for (auto &t : producers)

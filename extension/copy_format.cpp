@@ -1,0 +1,165 @@
+// copy_format.cpp — both halves of the value-format contract (see copy_format.hpp): how backends
+// write values as COPY text, and how the worker's session and COPY FROM read them back.
+#include "copy_format.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "mb/pg_wchar.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/bytea.h"
+#include "utils/datetime.h"
+#include "utils/float.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+}
+
+namespace pg_ingest {
+
+// ---------------------------------------------------------------------------------------------
+// Writing: serialization to COPY text.
+
+void append_copy_escaped(StringInfo buf, const char *s, size_t len) {
+    const char *start = s;
+    const char *end = s + len;
+    for (const char *p = s; p < end; p++) {
+        char c = *p;
+        const char *esc;
+        switch (c) {
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default: continue;
+        }
+        appendBinaryStringInfo(buf, start, (int)(p - start));
+        appendBinaryStringInfo(buf, esc, 2);
+        start = p + 1;
+    }
+    appendBinaryStringInfo(buf, start, (int)(end - start));
+}
+
+StableFormats::StableFormats()
+    : date_style(DateStyle), date_order(DateOrder), interval_style(IntervalStyle), float_digits(extra_float_digits),
+      bytea_out(bytea_output) {
+    DateStyle = USE_ISO_DATES;
+    DateOrder = DATEORDER_MDY;
+    IntervalStyle = INTSTYLE_POSTGRES;
+    extra_float_digits = 1;
+    bytea_output = BYTEA_OUTPUT_HEX;
+}
+
+StableFormats::~StableFormats() {
+    DateStyle = date_style;
+    DateOrder = date_order;
+    IntervalStyle = interval_style;
+    extra_float_digits = float_digits;
+    bytea_output = bytea_out;
+}
+
+// Output functions of a row type, cached per backend and refreshed when the type changes.
+struct RowOutput {
+    Oid typid;
+    uint64 tupdesc_id;
+    TupleDesc tupdesc;
+    FmgrInfo *out;
+};
+
+static RowOutput *row_output(Oid typid) {
+    static RowOutput cache = {InvalidOid, 0, nullptr, nullptr};
+    TypeCacheEntry *tc = lookup_type_cache(typid, TYPECACHE_TUPDESC);
+    if (!tc->tupDesc)
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("type %s is not composite", format_type_be(typid))));
+    if (cache.typid == typid && cache.tupdesc_id == tc->tupDesc_identifier)
+        return &cache;
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    if (cache.tupdesc)
+        FreeTupleDesc(cache.tupdesc);
+    if (cache.out)
+        pfree(cache.out);
+    cache.tupdesc = CreateTupleDescCopy(tc->tupDesc);
+    cache.out = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * Max(cache.tupdesc->natts, 1));
+    for (int i = 0; i < cache.tupdesc->natts; i++) {
+        Form_pg_attribute a = TupleDescAttr(cache.tupdesc, i);
+        if (a->attisdropped)
+            continue;
+        Oid fn;
+        bool varlena;
+        getTypeOutputInfo(a->atttypid, &fn, &varlena);
+        fmgr_info_cxt(fn, &cache.out[i], TopMemoryContext);
+    }
+    MemoryContextSwitchTo(old);
+    cache.typid = typid;
+    cache.tupdesc_id = tc->tupDesc_identifier;
+    return &cache;
+}
+
+void append_composite_row(StringInfo buf, Oid reltype, const char *relname, HeapTupleHeader td) {
+    Oid typid = HeapTupleHeaderGetTypeId(td);
+    if (typid != reltype)
+        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                        errmsg("row type %s does not match target table \"%s\"", format_type_be(typid), relname),
+                        errhint("Pass a row of the table's type, e.g. ROW(...)::%s.", relname)));
+    RowOutput *ro = row_output(typid);
+    TupleDesc desc = ro->tupdesc;
+    HeapTupleData tuple;
+    tuple.t_len = HeapTupleHeaderGetDatumLength(td);
+    ItemPointerSetInvalid(&tuple.t_self);
+    tuple.t_tableOid = InvalidOid;
+    tuple.t_data = td;
+    bool first = true;
+    for (int i = 0; i < desc->natts; i++) {
+        Form_pg_attribute a = TupleDescAttr(desc, i);
+        if (a->attisdropped || a->attgenerated)
+            continue;
+        if (!first)
+            appendStringInfoChar(buf, '\t');
+        first = false;
+        bool isnull;
+        Datum d = heap_getattr(&tuple, i + 1, desc, &isnull);
+        if (isnull) {
+            appendBinaryStringInfo(buf, "\\N", 2);
+            continue;
+        }
+        char *s = OutputFunctionCall(&ro->out[i], d);
+        append_copy_escaped(buf, s, strlen(s));
+        pfree(s);
+    }
+    appendStringInfoChar(buf, '\n');
+}
+
+void append_json_scalar(StringInfo buf, JsonbValue *v) {
+    switch (v->type) {
+    case jbvNull: appendBinaryStringInfo(buf, "\\N", 2); break;
+    case jbvString: append_copy_escaped(buf, v->val.string.val, v->val.string.len); break;
+    case jbvNumeric: {
+        char *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+        appendStringInfoString(buf, s);
+        break;
+    }
+    case jbvBool: appendStringInfoString(buf, v->val.boolean ? "true" : "false"); break;
+    case jbvBinary: {
+        char *s = JsonbToCString(nullptr, v->val.binary.data, v->val.binary.len);
+        append_copy_escaped(buf, s, strlen(s));
+        break;
+    }
+    default: ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unexpected JSON value")));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading back, in the worker.
+
+void pin_input_formats() {
+    // Queued rows are COPY text written with StableFormats' formats; read them back the same way.
+    SetConfigOption("datestyle", "ISO, MDY", PGC_SUSET, PGC_S_OVERRIDE);
+    SetConfigOption("intervalstyle", "postgres", PGC_SUSET, PGC_S_OVERRIDE);
+    SetConfigOption("extra_float_digits", "1", PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+List *copy_input_options() {
+    return list_make1(makeDefElem(pstrdup("encoding"), (Node *)makeString(pstrdup(GetDatabaseEncodingName())), -1));
+}
+
+} // namespace pg_ingest

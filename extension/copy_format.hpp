@@ -1,0 +1,52 @@
+// copy_format.hpp — the value-format contract between the two sides: backends write queued rows
+// as COPY text lines with pinned output formats, the worker reads them back with COPY FROM in a
+// session pinned to the same formats. Both halves live in copy_format.cpp; change them together.
+#pragma once
+
+#include "pg_headers.hpp"
+
+extern "C" {
+#include "access/htup.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+}
+
+namespace pg_ingest {
+
+// ---- Writing (backends, ingest_enqueue*)
+
+// Appends s with COPY text escapes for backslash, newline, carriage return and tab.
+void append_copy_escaped(StringInfo buf, const char *s, size_t len);
+
+// Output functions depend on session settings (DateStyle, IntervalStyle, extra_float_digits,
+// bytea_output); the worker parses in its own session. While serializing we pin the formats the
+// worker reads back unambiguously and without loss, and restore the caller's afterwards (the
+// destructor also runs when a PostgreSQL error comes back as a C++ exception).
+struct StableFormats {
+    StableFormats();
+    ~StableFormats();
+    StableFormats(const StableFormats &) = delete;
+    StableFormats &operator=(const StableFormats &) = delete;
+
+  private:
+    int date_style, date_order, interval_style, float_digits, bytea_out;
+};
+
+// Appends one composite value of the target's row type as a COPY text line (all non-dropped,
+// non-generated columns); errors if its type is not reltype.
+void append_composite_row(StringInfo buf, Oid reltype, const char *relname, HeapTupleHeader td);
+
+// Appends one JSON scalar (or nested JSON, as text) as a COPY text field.
+void append_json_scalar(StringInfo buf, JsonbValue *v);
+
+// ---- Reading back (the worker)
+
+// Pins the worker session's input formats to those StableFormats writes, whatever ALTER
+// DATABASE/ROLE ... SET says.
+void pin_input_formats();
+
+// The options of the worker's COPY FROM (palloc'd): COPY text, in the database encoding.
+List *copy_input_options();
+
+} // namespace pg_ingest

@@ -1,0 +1,268 @@
+// insert.cpp — the insert path: a group's rows go into its table through PostgreSQL's own COPY
+// FROM machinery (BeginCopyFrom with a data-source callback + CopyFrom: multi-row heap inserts,
+// indexes, defaults, constraints, triggers, partition routing, WAL), as the role that enqueued
+// them; through a staging table and INSERT ... SELECT when row-level security applies to that
+// role. Bad rows are isolated by bisecting the group in subtransactions.
+#include "insert.hpp"
+
+#include "copy_format.hpp"
+#include "ledger.hpp"
+#include "privilege.hpp"
+#include "shmem.hpp"
+
+extern "C" {
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "commands/copy.h"
+#include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "nodes/pg_list.h"
+#include "parser/parse_node.h"
+#include "parser/parse_relation.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
+}
+
+#include <algorithm>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pg_ingest {
+
+// ---------------------------------------------------------------------------------------------
+// COPY data source: the rows of the group being inserted, as a list of byte ranges.
+
+static const std::vector<Segment> *src_segments = nullptr;
+static size_t src_index = 0, src_offset = 0;
+
+static int copy_source(void *outbuf, int, int maxread) {
+    char *out = static_cast<char *>(outbuf);
+    int got = 0;
+    while (got < maxread && src_index < src_segments->size()) {
+        const Segment &s = (*src_segments)[src_index];
+        size_t take = std::min<size_t>(s.n - src_offset, (size_t)(maxread - got));
+        memcpy(out + got, s.p + src_offset, take);
+        got += (int)take;
+        src_offset += take;
+        if (src_offset == s.n) {
+            src_index++;
+            src_offset = 0;
+        }
+    }
+    return got;
+}
+
+// Checks that would fail every row of a group alike. Returns nullptr when the group may proceed,
+// else the reason (palloc'd) and its SQLSTATE.
+static const char *group_precheck(const Group &g, int *sqlstate) {
+    *sqlstate = ERRCODE_INSUFFICIENT_PRIVILEGE;
+    if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(g.roleid)))
+        return psprintf("the enqueuing role (OID %u) no longer exists", g.roleid);
+    char *relname = get_rel_name(g.reloid);
+    if (!relname) {
+        *sqlstate = ERRCODE_UNDEFINED_TABLE;
+        return psprintf("the target table (OID %u) no longer exists", g.reloid);
+    }
+    if (!has_insert_privilege(g.reloid, g.roleid, g.attnums.data(), (int)g.attnums.size()))
+        return psprintf("permission denied for table %s (role %s)", relname, GetUserNameFromId(g.roleid, true));
+    return nullptr;
+}
+
+// COPY the given byte ranges into rel (PostgreSQL errors propagate: call inside pg_guard).
+static uint64 copy_rows(Relation rel, List *attnames, const std::vector<Segment> &segs) {
+    List *options = copy_input_options();
+    ParseState *pstate = make_parsestate(nullptr);
+    // CopyFrom builds its executor state from the parse state's range table.
+    ParseNamespaceItem *nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, nullptr, false, false);
+    nsitem->p_rte->requiredPerms = ACL_INSERT;
+    src_segments = &segs;
+    src_index = src_offset = 0;
+    CopyFromState cstate = BeginCopyFrom(pstate, rel, nullptr, nullptr, false, copy_source, attnames, options);
+    uint64 n = CopyFrom(cstate);
+    EndCopyFrom(cstate);
+    free_parsestate(pstate);
+    return n;
+}
+
+// The column names the rows' fields belong to: the group's list, or every column COPY takes by
+// default (not dropped, not generated).
+static List *group_attnames(const Group &g, Relation rel) {
+    List *names = NIL;
+    if (g.attnums.empty()) {
+        TupleDesc desc = RelationGetDescr(rel);
+        for (int i = 0; i < desc->natts; i++) {
+            Form_pg_attribute a = TupleDescAttr(desc, i);
+            if (!a->attisdropped && !a->attgenerated)
+                names = lappend(names, makeString(pstrdup(NameStr(a->attname))));
+        }
+        return names;
+    }
+    for (int16_t a : g.attnums) {
+        char *name = get_attname(g.reloid, a, true);
+        if (!name)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                            errmsg("column %d of relation \"%s\" no longer exists", a, RelationGetRelationName(rel))));
+        names = lappend(names, makeString(name));
+    }
+    return names;
+}
+
+static char *column_list_sql(List *names) {
+    StringInfoData buf;
+    initStringInfo(&buf);
+    ListCell *lc;
+    foreach (lc, names) {
+        if (buf.len)
+            appendStringInfoString(&buf, ", ");
+        appendStringInfoString(&buf, quote_identifier(strVal(lfirst(lc))));
+    }
+    return buf.data;
+}
+
+// Runs f as the given role (PostgreSQL errors propagate: call inside pg_guard; on error the
+// transaction's abort restores the user id).
+template <typename F> static void as_role(Oid roleid, F &&f) {
+    Oid save_userid;
+    int save_sec;
+    GetUserIdAndSecContext(&save_userid, &save_sec);
+    SetUserIdAndSecContext(roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    f();
+    SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+// Row-level security applies to the enqueuing role: COPY FROM would bypass its policies, so the
+// rows go through a temporary staging table and an INSERT ... SELECT run as that role, which
+// applies WITH CHECK policies exactly as the role's own INSERT would. The staging COPY runs as
+// the role too: its columns have the target's types, so domain checks and type input functions
+// run there, and must not run with the worker's superuser rights. One staging table per column
+// list (groups of one table may name different columns). OVERRIDING SYSTEM VALUE: COPY, the
+// path without RLS, also takes values for GENERATED ALWAYS identity columns.
+static void insert_with_rls(const Group &g, Relation rel, List *attnames, const std::vector<Segment> &segs) {
+    char *cols = column_list_sql(attnames);
+    char *stage = psprintf("ingest_stage_%u_%zx", g.reloid, std::hash<std::string_view>{}(cols));
+    char *target = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+                                              RelationGetRelationName(rel));
+    const char *role = quote_identifier(GetUserNameFromId(g.roleid, false));
+    SPI_connect();
+    SPI_execute(psprintf("CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
+                         stage, cols, target), false, 0);
+    SPI_execute(psprintf("TRUNCATE pg_temp.%s", stage), false, 0);
+    SPI_execute(psprintf("GRANT SELECT, INSERT ON pg_temp.%s TO %s", stage, role), false, 0);
+    Relation srel = table_open(get_relname_relid(stage, LookupExplicitNamespace("pg_temp", false)), RowExclusiveLock);
+    as_role(g.roleid, [&] { copy_rows(srel, attnames, segs); });
+    table_close(srel, NoLock);
+    CommandCounterIncrement();
+    as_role(g.roleid, [&] {
+        SPI_execute(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.%s", target, cols,
+                             cols, stage), false, 0);
+    });
+    SPI_finish();
+}
+
+// Inserts the given byte ranges into the group's table as the enqueuing role.
+static void insert_group(const Group &g, const std::vector<Segment> &segs) {
+    Relation rel = table_open(g.reloid, RowExclusiveLock);
+    List *attnames = group_attnames(g, rel);
+    if (check_enable_rls(g.reloid, g.roleid, false) == RLS_ENABLED)
+        insert_with_rls(g, rel, attnames, segs);
+    else
+        as_role(g.roleid, [&] { copy_rows(rel, attnames, segs); });
+    table_close(rel, NoLock);
+}
+
+static std::vector<QueuedRow> rows_of(const WorkerBatch &b, const Group &g) {
+    std::vector<QueuedRow> rows;
+    for (size_t ei : g.entries) {
+        if (b.entries[ei].duplicate)
+            continue;
+        const EntryHeader *e = b.entries[ei].e;
+        const char *p = entry_data(e);
+        const char *end = p + e->data_len;
+        uint32_t rowno = e->first_row;
+        while (p < end) {
+            const char *nl = static_cast<const char *>(memchr(p, '\n', end - p));
+            size_t n = nl ? (size_t)(nl - p + 1) : (size_t)(end - p);
+            rows.push_back(QueuedRow{p, n, ei, rowno++});
+            p += n;
+        }
+    }
+    return rows;
+}
+
+static std::string sqlstate_text(int code) { return std::string(unpack_sql_state(code)); }
+
+// Inserts rows[lo, hi) in a subtransaction; on failure splits the range in halves, down to
+// single rows, which go to the dead-letter list. Cost: O(bad rows × log(rows)) subtransactions.
+static void insert_bisect(WorkerBatch &b, const Group &g, const std::vector<QueuedRow> &rows, size_t lo,
+                          size_t hi, std::vector<DeadRow> &dead) {
+    if (lo >= hi)
+        return;
+    std::vector<Segment> segs;
+    segs.reserve(hi - lo);
+    for (size_t i = lo; i < hi; i++)
+        segs.push_back(Segment{rows[i].p, rows[i].n});
+    MemoryContext cxt = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    pg_guard([&] { BeginInternalSubTransaction(nullptr); });
+    try {
+        pg_guard([&] { insert_group(g, segs); });
+        pg_guard([&] {
+            ReleaseCurrentSubTransaction();
+            MemoryContextSwitchTo(cxt);
+            CurrentResourceOwner = owner;
+        });
+    } catch (const PgError &err) {
+        pg_guard([&] {
+            RollbackAndReleaseCurrentSubTransaction();
+            MemoryContextSwitchTo(cxt);
+            CurrentResourceOwner = owner;
+        });
+        if (hi - lo == 1) {
+            const QueuedRow &r = rows[lo];
+            std::string raw(r.p, r.n && r.p[r.n - 1] == '\n' ? r.n - 1 : r.n);
+            std::string msg = err.data()->message ? err.data()->message : "error";
+            if (err.data()->detail)
+                msg += std::string(" (") + err.data()->detail + ")";
+            dead.push_back(DeadRow{b.entries[r.entry].e, r.rowno, raw, msg, sqlstate_text(err.sqlerrcode())});
+            b.entries[r.entry].failed++;
+            return;
+        }
+        size_t mid = lo + (hi - lo) / 2;
+        insert_bisect(b, g, rows, lo, mid, dead);
+        insert_bisect(b, g, rows, mid, hi, dead);
+    }
+}
+
+void insert_group_rows(WorkerBatch &b, const Group &g, bool isolate_bad_rows) {
+    int sqlstate = 0;
+    const char *why = pg_guard([&] { return group_precheck(g, &sqlstate); });
+    if (why || isolate_bad_rows) {
+        std::vector<QueuedRow> rows = rows_of(b, g);
+        std::vector<DeadRow> dead;
+        if (why) {
+            pg_guard([&] { record_table_error(table_stats(MyDatabaseId, g.reloid, true), why); });
+            for (const QueuedRow &r : rows) {
+                dead.push_back(DeadRow{b.entries[r.entry].e, r.rowno, std::string(r.p, r.n ? r.n - 1 : 0), why,
+                                       sqlstate_text(sqlstate)});
+                b.entries[r.entry].failed++;
+            }
+        } else
+            insert_bisect(b, g, rows, 0, rows.size(), dead);
+        store_dead_letters(g, dead);
+        return;
+    }
+    std::vector<Segment> segs;
+    for (size_t ei : g.entries)
+        if (!b.entries[ei].duplicate)
+            segs.push_back(Segment{entry_data(b.entries[ei].e), b.entries[ei].e->data_len});
+    if (!segs.empty())
+        pg_guard([&] { insert_group(g, segs); });
+}
+
+} // namespace pg_ingest

@@ -1,0 +1,15 @@
+// insert.hpp — the insert path (insert.cpp): a group's rows into its table through COPY FROM,
+// as the enqueuing role.
+#pragma once
+
+#include "batch.hpp"
+
+namespace pg_ingest {
+
+// Inside the batch transaction: inserts the group's rows (duplicates left out). A group that
+// would fail every row alike (role or table dropped, INSERT revoked) is dead-lettered whole with
+// the reason. Otherwise the group goes in one COPY, errors propagate as PgError; with
+// isolate_bad_rows it is bisected in subtransactions instead and bad rows are dead-lettered.
+void insert_group_rows(WorkerBatch &b, const Group &g, bool isolate_bad_rows);
+
+} // namespace pg_ingest

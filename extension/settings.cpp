@@ -1,0 +1,73 @@
+// settings.cpp — pg_ingest's settings: the variables behind ingest.* and their definitions.
+#include "settings.hpp"
+
+#include "pg_headers.hpp"
+
+extern "C" {
+#include "utils/guc.h"
+}
+
+namespace pg_ingest {
+
+int guc_ring_size_kb = 64 * 1024;
+int guc_max_record_size_kb = 1024;
+int guc_max_workers = 8;
+int guc_batch_rows = 10000;
+int guc_batch_bytes_kb = 8 * 1024;
+int guc_flush_interval_ms = 10;
+int guc_enqueue_timeout_ms = 10000;
+int guc_wait_timeout_ms = 30000;
+bool guc_wait_for_commit = true;
+int guc_test_worker_delay_ms = 0;
+int guc_max_tables = 1024;
+int guc_ticket_retention_s = 24 * 3600;
+int guc_worker_idle_timeout_s = 300;
+
+void define_settings() {
+    DefineCustomIntVariable("ingest.ring_size", "Size of the shared-memory ring that holds queued rows.", nullptr,
+                            &guc_ring_size_kb, 64 * 1024, 1024, INT_MAX / 2, PGC_POSTMASTER, GUC_UNIT_KB, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("ingest.max_record_size",
+                            "Largest single row (COPY text) that ingest_enqueue accepts; larger rows are refused.",
+                            nullptr, &guc_max_record_size_kb, 1024, 1, 1024 * 1024, PGC_SUSET, GUC_UNIT_KB, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("ingest.max_workers", "Most pg_ingest background workers (one per active database).",
+                            nullptr, &guc_max_workers, 8, 1, 64, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("ingest.batch_rows", "Most rows a worker inserts in one transaction.", nullptr,
+                            &guc_batch_rows, 10000, 1, 10000000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("ingest.batch_bytes", "Most queued bytes a worker inserts in one transaction.", nullptr,
+                            &guc_batch_bytes_kb, 8 * 1024, 64, 1024 * 1024, PGC_SIGHUP, GUC_UNIT_KB, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("ingest.flush_interval",
+                            "Longest a worker lets a partial batch wait for more rows while the ring is quiet.",
+                            nullptr, &guc_flush_interval_ms, 10, 0, 60000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("ingest.enqueue_timeout",
+                            "Longest ingest_enqueue waits for room in a full ring before it fails.", nullptr,
+                            &guc_enqueue_timeout_ms, 10000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("ingest.wait_timeout",
+                            "Longest a committing transaction waits for the worker to commit its rows.", nullptr,
+                            &guc_wait_timeout_ms, 30000, 1, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
+                            nullptr);
+    DefineCustomBoolVariable("ingest.wait_for_commit",
+                             "Whether COMMIT waits until the worker has committed the transaction's rows.", nullptr,
+                             &guc_wait_for_commit, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("ingest.max_tables", "Target tables tracked in ingest_status.", nullptr, &guc_max_tables,
+                            1024, 16, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("ingest.ticket_retention",
+                            "How long ingest_ticket_status and exactly-once deduplication remember committed batches.",
+                            nullptr, &guc_ticket_retention_s, 24 * 3600, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("ingest.worker_idle_timeout",
+                            "A worker with nothing to do for this long exits and frees its slot (0: never).", nullptr,
+                            &guc_worker_idle_timeout_s, 300, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("ingest.test_worker_delay",
+                            "Testing only: the worker sleeps this long before each batch.", nullptr,
+                            &guc_test_worker_delay_ms, 0, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+                            nullptr, nullptr, nullptr);
+    MarkGUCPrefixReserved("ingest");
+}
+
+} // namespace pg_ingest

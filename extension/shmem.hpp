@@ -1,0 +1,87 @@
+// shmem.hpp — the layout of pg_ingest's shared memory (created in shmem.cpp) and which lock
+// protects what.
+#pragma once
+
+#include "pg_headers.hpp"
+
+#include <atomic>
+
+#include "record.hpp"
+#include "ring.hpp"
+
+namespace pg_ingest {
+
+// Which lock protects what:
+//  * ring head: atomic CAS by producers, no lock. ring tail: moved only under Shared::lock.
+//  * WorkerSlot fields dboid/state/pid/latch: Shared::lock. scan_low/done_pos: atomics written
+//    by the slot's worker only.
+//  * WaitSlot::word: atomic CAS between its backend and workers; failed: atomic.
+//  * TableStats counters: atomics; key insertion and last_error text under stats_lock.
+enum WorkerState : int { kSlotFree = 0, kSlotStarting = 1, kSlotRunning = 2 };
+
+struct WorkerSlot {
+    Oid dboid;
+    int state;
+    pid_t pid;
+    Latch *latch;
+    int start_attempts; // consecutive starts that did not get connected (e.g. database dropped)
+    std::atomic<int> exiting; // set while the worker decides to exit idle (see try_idle_exit)
+    std::atomic<uint64_t> scan_low; // lowest ring position this worker may still read
+    std::atomic<uint64_t> done_pos; // every record of this database below it is handled
+    std::atomic<uint64_t> commit_lsn; // end of this worker's latest commit record
+    ConditionVariable done_cv;      // broadcast after each batch
+};
+
+// WaitSlot::word = generation << 2 | state. A backend waiting before its commit publishes
+// (gen, kWaitPending); before committing a batch the worker moves it to kWaitCommitting, or
+// finds the backend gave up (kWaitCancelled) and leaves its rows out.
+enum WaitState : uint64_t { kWaitIdle = 0, kWaitPending = 1, kWaitCommitting = 2, kWaitCancelled = 3 };
+
+struct WaitSlot {
+    std::atomic<uint64_t> word;
+    std::atomic<uint64_t> failed_rows; // rows of the waited-for envelope that were dead-lettered
+    std::atomic<uint64_t> commit_lsn;  // end of the worker's commit record for that envelope
+};
+
+constexpr int kLastErrorLen = 256;
+
+struct TableStats {
+    std::atomic<uint64_t> key; // dboid << 32 | reloid, 0 = empty
+    std::atomic<uint64_t> rows_enqueued;
+    std::atomic<uint64_t> bytes_enqueued;
+    std::atomic<uint64_t> rows_committed;
+    std::atomic<uint64_t> rows_failed;
+    std::atomic<uint64_t> rows_discarded; // enqueued by (sub)transactions that rolled back
+    std::atomic<uint64_t> batches;
+    std::atomic<uint64_t> retries;
+    std::atomic<int64_t> oldest_queued_at;
+    std::atomic<int64_t> last_commit_time;
+    std::atomic<int64_t> last_error_time;
+    char last_error[kLastErrorLen]; // under stats_lock
+};
+
+struct Shared {
+    LWLock *lock;       // worker slots, tail advancement
+    LWLock *stats_lock; // stats key insertion, last_error text, stats reset
+    std::atomic<uint64_t> next_ticket;
+    std::atomic<int64_t> stats_reset;
+    ConditionVariable space_cv; // broadcast when tail moves
+    int nworkers;
+    int nwaitslots;
+    int ntables;
+    WorkerSlot *workers;
+    WaitSlot *waits;
+    TableStats *tables;
+    Ring *ring;
+};
+
+extern Shared *shared;
+
+void shmem_install_hooks();
+void shmem_require(); // errors unless the library was preloaded and shared memory exists
+TableStats *table_stats(Oid dboid, Oid reloid, bool create);
+void record_table_error(TableStats *ts, const char *message);
+uint64_t tail_limit();
+void advance_tail();
+
+} // namespace pg_ingest

@@ -1,0 +1,210 @@
+// worker_slots.cpp — the worker slots in shared memory: one per database being served, at most
+// ingest.max_workers. Backends find, start and wake workers here; a worker claims its slot when it
+// starts, and gives it up when it exits idle or cannot connect. All under shared->lock; every
+// state change goes through set_slot_state().
+#include "worker_slots.hpp"
+
+extern "C" {
+#include "commands/dbcommands.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+}
+
+#include <atomic>
+
+namespace pg_ingest {
+
+// A slot's state changes only here, under shared->lock (exclusive):
+//   Free     -> Starting  a backend claims the slot for a database and registers its worker
+//   Starting -> Free      registering failed, or the worker gives up (it cannot connect)
+//   Starting -> Running   the worker connected and claimed its slot
+//   Free     -> Running   the same after a crash-restart reinitialized shared memory
+//   Running  -> Running   the same, in a slot a backend reused meanwhile (see claim_slot)
+//   Running  -> Starting  the worker exits with an error: the slot stays reserved for its restart
+//   Running  -> Free      the worker exits idle, or gives up
+// Leaving Free, the slot's scan positions start at the tail.
+[[maybe_unused]] static bool slot_transition_legal(int from, WorkerState to) {
+    if (from == kSlotFree)
+        return to != kSlotFree;
+    if (from == kSlotStarting)
+        return to != kSlotStarting;
+    return from == kSlotRunning;
+}
+
+static void set_slot_state(WorkerSlot *w, WorkerState to, Oid dboid) {
+    Assert(LWLockHeldByMeInMode(shared->lock, LW_EXCLUSIVE));
+    Assert(slot_transition_legal(w->state, to));
+    if (w->state == kSlotFree) {
+        uint64 tail = shared->ring->tail.load(std::memory_order_acquire);
+        w->scan_low.store(tail, std::memory_order_release);
+        w->done_pos.store(tail, std::memory_order_release);
+        w->start_attempts = 0;
+        w->exiting.store(0, std::memory_order_relaxed);
+    }
+    w->dboid = to == kSlotFree ? InvalidOid : dboid;
+    w->pid = to == kSlotRunning ? MyProcPid : 0;
+    w->latch = to == kSlotRunning ? MyLatch : nullptr;
+    if (to != kSlotStarting)
+        w->start_attempts = 0;
+    if (to == kSlotRunning)
+        w->exiting.store(0, std::memory_order_relaxed);
+    w->state = to;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting and waking workers (called by backends).
+
+WorkerSlot *find_worker(Oid dboid) {
+    for (int i = 0; i < shared->nworkers; i++) {
+        WorkerSlot *w = &shared->workers[i];
+        if (w->state != kSlotFree && w->dboid == dboid)
+            return w;
+    }
+    return nullptr;
+}
+
+static bool register_worker(int idx, Oid dboid) {
+    BackgroundWorker bgw;
+    memset(&bgw, 0, sizeof(bgw));
+    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    bgw.bgw_restart_time = 1; // restarted after an error exit (code 1); never for code 0
+    strlcpy(bgw.bgw_library_name, "pg_ingest", BGW_MAXLEN);
+    strlcpy(bgw.bgw_function_name, "pg_ingest_worker_main", BGW_MAXLEN);
+    snprintf(bgw.bgw_name, BGW_MAXLEN, "pg_ingest worker for database %u", dboid);
+    strlcpy(bgw.bgw_type, "pg_ingest worker", BGW_MAXLEN);
+    bgw.bgw_main_arg = Int32GetDatum(idx);
+    memcpy(bgw.bgw_extra, &dboid, sizeof(dboid));
+    bgw.bgw_notify_pid = 0;
+    return RegisterDynamicBackgroundWorker(&bgw, nullptr);
+}
+
+// Under shared->lock: claims a free slot for dboid and registers its worker. Returns nullptr, or
+// the reason it could not (palloc'd).
+static const char *start_worker_locked(Oid dboid) {
+    int idx = -1;
+    for (int i = 0; i < shared->nworkers && idx < 0; i++)
+        if (shared->workers[i].state == kSlotFree)
+            idx = i;
+    if (idx < 0)
+        return psprintf("all %d pg_ingest workers (ingest.max_workers) serve other databases", shared->nworkers);
+    WorkerSlot *w = &shared->workers[idx];
+    set_slot_state(w, kSlotStarting, dboid);
+    if (register_worker(idx, dboid))
+        return nullptr;
+    set_slot_state(w, kSlotFree, InvalidOid);
+    return "no background worker slot is free (max_worker_processes)";
+}
+
+// Before handing rows over: makes sure this database has a worker, or fails cleanly.
+void ensure_worker(Oid dboid) {
+    if (find_worker(dboid))
+        return;
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    const char *why = find_worker(dboid) ? nullptr : start_worker_locked(dboid);
+    LWLockRelease(shared->lock);
+    if (why)
+        ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                        errmsg("could not start a pg_ingest worker for database \"%s\": %s", get_database_name(dboid),
+                               why),
+                        errhint("Raise ingest.max_workers or max_worker_processes and restart the server.")));
+}
+
+// After publishing: wakes the database's worker. Cannot fail (the rows are in the ring already).
+// A worker deciding to exit for idleness sets `exiting`, then scans the ring (try_idle_exit); we
+// published, then read `exiting`. With a full fence on both sides, either its scan sees our
+// record or we see `exiting` and take the lock, which orders us after its decision (then we
+// start a new worker if it left).
+void notify_worker(Oid dboid) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    WorkerSlot *w = find_worker(dboid);
+    if (w && w->state == kSlotRunning && w->latch && !w->exiting.load(std::memory_order_relaxed)) {
+        SetLatch(w->latch);
+        return;
+    }
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    w = find_worker(dboid);
+    const char *why = nullptr;
+    if (!w)
+        why = start_worker_locked(dboid);
+    else if (w->state == kSlotRunning && w->latch)
+        SetLatch(w->latch);
+    LWLockRelease(shared->lock);
+    if (why)
+        ereport(WARNING, (errmsg("pg_ingest rows are queued but no worker could be started: %s", why)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worker's own slot.
+
+static WorkerSlot *claimed_slot = nullptr; // this worker's, released at exit
+
+// Idle for ingest.worker_idle_timeout: give the slot up, unless something of ours was handed over
+// meanwhile. Holding shared->lock keeps the tail still (safe to read the ring) and orders this
+// decision with notify_worker().
+bool try_idle_exit(WorkerSlot *slot, Oid dboid) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    slot->exiting.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with notify_worker()'s
+    Ring *r = shared->ring;
+    RingCursor c(r, slot->scan_low.load(std::memory_order_acquire));
+    while (c.valid() && !(c.state() == kReady && envelope_of(r, c.pos())->dboid == dboid))
+        c.next();
+    // Stopped at one of ours, or at a record someone is still writing (maybe ours).
+    bool work = c.valid() || c.unpublished();
+    if (work)
+        slot->exiting.store(0, std::memory_order_relaxed);
+    else {
+        set_slot_state(slot, kSlotFree, InvalidOid);
+        claimed_slot = nullptr; // given up: nothing to release at exit
+    }
+    LWLockRelease(shared->lock);
+    return !work;
+}
+
+static void release_slot(int, Datum) {
+    if (!claimed_slot)
+        return;
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    // Keep the slot reserved for this database: the postmaster restarts us after an error exit,
+    // and during shutdown nothing starts again anyway.
+    set_slot_state(claimed_slot, kSlotStarting, claimed_slot->dboid);
+    LWLockRelease(shared->lock);
+    claimed_slot = nullptr;
+}
+
+bool worker_gives_up(int idx, Oid dboid) {
+    if (idx < 0 || idx >= shared->nworkers)
+        return false; // claim_slot says so
+    WorkerSlot *w = &shared->workers[idx];
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    bool give_up = (w->state != kSlotFree && w->dboid != dboid) || ++w->start_attempts > 10;
+    if (give_up && w->dboid == dboid)
+        set_slot_state(w, kSlotFree, InvalidOid);
+    LWLockRelease(shared->lock);
+    return give_up;
+}
+
+WorkerSlot *claim_slot(int idx, Oid dboid) {
+    if (idx < 0 || idx >= shared->nworkers)
+        ereport(FATAL, (errmsg("pg_ingest worker slot %d out of range", idx)));
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    WorkerSlot *w = &shared->workers[idx];
+    bool other = w->state == kSlotRunning && w->pid != 0 && w->pid != MyProcPid && w->dboid == dboid;
+    // After a crash-restart every slot is free: a backend may have started a new worker for this
+    // database in another slot before the postmaster restarted us. One worker per database.
+    for (int i = 0; i < shared->nworkers && !other; i++)
+        other = i != idx && shared->workers[i].state != kSlotFree && shared->workers[i].dboid == dboid;
+    if (other) {
+        LWLockRelease(shared->lock);
+        ereport(LOG, (errmsg("pg_ingest worker for database %u already running", dboid)));
+        proc_exit(0);
+    }
+    set_slot_state(w, kSlotRunning, dboid); // from Free: shared memory was reinitialized after a crash
+    claimed_slot = w;
+    LWLockRelease(shared->lock);
+    before_shmem_exit(release_slot, 0);
+    return w;
+}
+
+} // namespace pg_ingest
