@@ -30,6 +30,8 @@ SELECT ingest_flush('30s') AS flushed;
 RESET ROLE;
 SELECT count(*) = 1 AS ok FROM prod_alice;
 
+DELETE FROM ingest_resend WHERE original_ticket IN (SELECT ticket FROM ingest_producer_batch WHERE producer_id = 'etl');
+DELETE FROM ingest_producer_batch WHERE producer_id = 'etl';
 DROP TABLE prod_bob, prod_alice;
 DROP OWNED BY atk_alice, atk_bob;
 DROP ROLE atk_alice, atk_bob;

@@ -156,6 +156,10 @@ ALTER ROLE ingest_mallory NOSUPERUSER;
 SELECT count(*) = 0 AS ok FROM m.log WHERE super <> 'off' OR who <> 'ingest_mallory';
 
 -- Clean up (and start the next test with a fresh worker session).
+DELETE FROM ingest_resend WHERE original_ticket IN
+    (SELECT ticket FROM ingest_producer_batch WHERE producer_id LIKE 'mallory-%');
+DELETE FROM ingest_producer_batch WHERE producer_id LIKE 'mallory-%';
+DELETE FROM ingest_dead_letter WHERE role_name = 'ingest_mallory';
 SELECT attack_restart_worker();
 DROP SCHEMA m CASCADE;
 DROP FUNCTION attack_restart_worker();
