@@ -40,10 +40,12 @@ struct EntryRef {
     uint32_t failed_before = 0; // for a duplicate: rows the original call had dead-lettered
 };
 
-// Entries that go into one table as one role with one column list: one COPY.
+// Entries that go into one table as one role with one column list, read with the same input
+// settings (copy_format.cpp): one COPY.
 struct Group {
     Oid reloid, roleid;
     std::vector<int16_t> attnums;
+    std::string settings;
     std::vector<size_t> entries;
 };
 
@@ -55,6 +57,7 @@ struct WorkerBatch {
     uint64_t rows = 0, bytes = 0;
     uint64_t scan_end = 0;
     uint64_t first_pending = UINT64_MAX;
+    std::vector<std::pair<uint64_t, Oid>> unserved; // other databases' envelopes no worker drains
 };
 
 // A row that could not be inserted, for ingest_dead_letter.

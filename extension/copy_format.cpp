@@ -95,6 +95,17 @@ static RowOutput *row_output(Oid typid) {
     return &cache;
 }
 
+int row_attnums(Oid reltype, int16 *out) {
+    TupleDesc desc = row_output(reltype)->tupdesc;
+    int n = 0;
+    for (int i = 0; i < desc->natts; i++) {
+        Form_pg_attribute a = TupleDescAttr(desc, i);
+        if (!a->attisdropped && !a->attgenerated)
+            out[n++] = (int16)(i + 1);
+    }
+    return n;
+}
+
 void append_composite_row(StringInfo buf, Oid reltype, const char *relname, HeapTupleHeader td) {
     Oid typid = HeapTupleHeaderGetTypeId(td);
     if (typid != reltype)
@@ -152,10 +163,50 @@ void append_json_scalar(StringInfo buf, JsonbValue *v) {
 // Reading back, in the worker.
 
 void pin_input_formats() {
-    // Queued rows are COPY text written with StableFormats' formats; read them back the same way.
-    SetConfigOption("datestyle", "ISO, MDY", PGC_SUSET, PGC_S_OVERRIDE);
-    SetConfigOption("intervalstyle", "postgres", PGC_SUSET, PGC_S_OVERRIDE);
-    SetConfigOption("extra_float_digits", "1", PGC_SUSET, PGC_S_OVERRIDE);
+    // The worker session's own defaults. Every group of queued rows is then read with the settings
+    // its entries carry (apply_input_settings), at a GUC nest level of its own. PGC_S_SESSION, not
+    // PGC_S_OVERRIDE: an override would silently win over those, and over the SET clauses of
+    // functions (e.g. a SECURITY DEFINER function's pinned search_path) that user code runs.
+    SetConfigOption("datestyle", "ISO, MDY", PGC_SUSET, PGC_S_SESSION);
+    SetConfigOption("intervalstyle", "postgres", PGC_SUSET, PGC_S_SESSION);
+    SetConfigOption("extra_float_digits", "1", PGC_SUSET, PGC_S_SESSION);
+    // The worker's own SQL never resolves a name through a schema a user can create objects in.
+    SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The settings a value's text is read with. A direct INSERT reads '01/02/2024', '10:00' or
+// 'my_table'::regclass with the caller's DateStyle, TimeZone and search_path; so does the worker,
+// with the values captured at enqueue. Stored in each entry as NUL-terminated values in this
+// order (record.hpp).
+
+static const char *const kInputSettings[] = {"DateStyle", "IntervalStyle", "TimeZone", "search_path",
+                                             "lc_monetary"};
+constexpr int kNumInputSettings = sizeof(kInputSettings) / sizeof(kInputSettings[0]);
+
+void capture_input_settings(StringInfo out, bool pinned_formats) {
+    for (int i = 0; i < kNumInputSettings; i++) {
+        const char *v;
+        if (pinned_formats && i == 0)
+            v = "ISO, MDY"; // what StableFormats wrote
+        else if (pinned_formats && i == 1)
+            v = "postgres";
+        else
+            v = GetConfigOption(kInputSettings[i], false, false);
+        appendBinaryStringInfo(out, v ? v : "", (int)strlen(v ? v : "") + 1);
+    }
+}
+
+void apply_input_settings(const char *blob, uint32_t len) {
+    const char *p = blob;
+    const char *end = blob + len;
+    for (int i = 0; i < kNumInputSettings && p < end; i++) {
+        size_t n = strnlen(p, (size_t)(end - p));
+        if (n == (size_t)(end - p))
+            ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("pg_ingest: malformed settings in a queued entry")));
+        (void)set_config_option(kInputSettings[i], p, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, ERROR, false);
+        p += n + 1;
+    }
 }
 
 List *copy_input_options() {

@@ -40,6 +40,22 @@ void append_composite_row(StringInfo buf, Oid reltype, const char *relname, Heap
 // Appends one JSON scalar (or nested JSON, as text) as a COPY text field.
 void append_json_scalar(StringInfo buf, JsonbValue *v);
 
+// The attribute numbers a composite value of this row type is written with (every column not
+// dropped, not generated, in order): the row form names its columns, so a column dropped and
+// another added before the worker inserts can never shift values. Returns the count.
+int row_attnums(Oid reltype, int16 *out);
+
+// ---- The settings that give a value's text its meaning (DateStyle, IntervalStyle, TimeZone,
+// search_path, lc_monetary), captured at enqueue and applied by the worker to the entry's group.
+
+// Appends the current session's values; pinned_formats: DateStyle and IntervalStyle as
+// StableFormats wrote them (the row form).
+void capture_input_settings(StringInfo out, bool pinned_formats);
+
+// Sets them for the current GUC nest level (GUC_ACTION_SAVE: undone by AtEOXact_GUC at that
+// level). Call inside pg_guard.
+void apply_input_settings(const char *blob, uint32_t len);
+
 // ---- Reading back (the worker)
 
 // Pins the worker session's input formats to those StableFormats writes, whatever ALTER

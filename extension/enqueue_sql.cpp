@@ -23,12 +23,39 @@ extern "C" {
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 }
 
 namespace pg_ingest {
 
 // ---------------------------------------------------------------------------------------------
 // Target checks, done at enqueue time as the calling role.
+
+// The worker inserts in a transaction of its own and cannot see rows this transaction has not
+// committed: a row that references a parent row written earlier in this transaction would fail
+// its foreign key there. Refuse it here, where the caller can still act, rather than dead-letter
+// it later. Known from this backend's own statistics (track_counts); parents that are partitioned
+// tables are not looked into.
+static void check_fk_parents_unwritten(Relation rel) {
+    if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+        return; // this transaction has written nothing
+    ListCell *lc;
+    foreach (lc, RelationGetFKeyList(rel)) {
+        ForeignKeyCacheInfo *fk = (ForeignKeyCacheInfo *)lfirst(lc);
+        PgStat_TableStatus *ts = find_tabstat_entry(fk->confrelid);
+        bool written = false;
+        for (PgStat_TableXactStatus *x = ts ? ts->trans : nullptr; x && !written; x = x->upper)
+            written = x->tuples_inserted > 0 || x->tuples_updated > 0;
+        if (written)
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("cannot enqueue rows into \"%s\" after writing to \"%s\" in the same transaction",
+                                   RelationGetRelationName(rel), get_rel_name(fk->confrelid)),
+                            errdetail("\"%s\" references \"%s\"; the pg_ingest worker inserts in its own "
+                                      "transaction and cannot see rows this transaction has not committed.",
+                                      RelationGetRelationName(rel), get_rel_name(fk->confrelid)),
+                            errhint("Commit the referenced rows first, or insert these rows directly.")));
+    }
+}
 
 // Opens the target (kept locked AccessShare to the end of the transaction) and checks that it is
 // something the worker can insert into on this role's behalf. Row-level security is applied by
@@ -37,6 +64,10 @@ static Target open_target(FunctionCallInfo fcinfo, const int16 *attnums, int nat
     if (PG_ARGISNULL(0))
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("ingest target must not be NULL")));
     Oid reloid = PG_GETARG_OID(0);
+    // Privileges first, from the catalog: only then the lock (an INSERT checks before it locks
+    // too). check_priv = false: the columns are not known yet; some INSERT right is required now,
+    // the exact one is checked per column list.
+    check_insert_privilege(reloid, attnums, natts, !check_priv);
     Relation rel = try_relation_open(reloid, AccessShareLock);
     if (!rel)
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", reloid)));
@@ -56,8 +87,7 @@ static Target open_target(FunctionCallInfo fcinfo, const int16 *attnums, int nat
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                         errmsg("cannot enqueue rows into temporary table \"%s\"", t.relname),
                         errdetail("The ingest worker runs in its own session and cannot see it.")));
-    if (check_priv)
-        check_insert_privilege(rel, attnums, natts);
+    check_fk_parents_unwritten(rel);
     relation_close(rel, NoLock);
     return t;
 }
@@ -77,6 +107,42 @@ static int16 column_attnum(Oid reloid, const char *relname, const char *colname)
     return (int16)att;
 }
 
+// Each line of the bulk form must be exactly one row of COPY text, whatever rows of other calls
+// the worker's COPY reads before or after it. COPY text ends the data at an unescaped \. anywhere
+// in a line (keeping what came before it, dropping the rest of the group), takes a raw carriage
+// return as a line end, and lets a backslash at the end of a line escape the newline (joining the
+// next row to this one). Such lines are refused here.
+static void check_copy_line(const char *p, const char *stop, uint32 lineno) {
+    size_t n = (size_t)(stop - p);
+    if (n == 2 && p[0] == '\\' && p[1] == '.')
+        ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+                        errmsg("line %u of the data is the end-of-data marker \\.", lineno),
+                        errhint("Send rows only; pg_ingest ends the data itself.")));
+    for (const char *q = p; q < stop; q++) {
+        const char *bs = (const char *)memchr(q, '\\', (size_t)(stop - q));
+        const char *cr = (const char *)memchr(q, '\r', (size_t)((bs ? bs : stop) - q));
+        if (cr)
+            ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+                            errmsg("line %u of the data contains a carriage return", lineno),
+                            errhint("Write a carriage return in a value as \\r, and end lines with \\n only.")));
+        if (!bs)
+            break;
+        if (bs + 1 == stop)
+            ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+                            errmsg("line %u of the data ends in an unescaped backslash", lineno),
+                            errhint("Escape a backslash in a value as \\\\.")));
+        if (bs[1] == '.')
+            ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+                            errmsg("line %u of the data contains the end-of-data marker \\.", lineno),
+                            errhint("Escape a backslash in a value as \\\\.")));
+        if (bs[1] == '\r')
+            ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+                            errmsg("line %u of the data contains a carriage return", lineno),
+                            errhint("Write a carriage return in a value as \\r, and end lines with \\n only.")));
+        q = bs + 1; // the escaped character; the loop steps past it
+    }
+}
+
 static void prepare_call() {
     shmem_require();
     if (IsInParallelMode())
@@ -84,6 +150,10 @@ static void prepare_call() {
     if (RecoveryInProgress())
         ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
                         errmsg("cannot enqueue rows during recovery")));
+    // The rows are a write of this transaction, even though a worker performs it.
+    if (XactReadOnly)
+        ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+                        errmsg("cannot enqueue rows in a read-only transaction")));
     enqueue_install_callbacks();
 }
 
@@ -102,10 +172,15 @@ PGI_FUNCTION(pg_ingest_enqueue_row) {
         prepare_call();
         if (PG_ARGISNULL(1))
             ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("row to enqueue must not be NULL")));
+        // The row form names every column it writes (by number), so that a column dropped and
+        // another added before the worker inserts can never shift values into the wrong column.
         Target t = open_target(fcinfo, nullptr, 0);
+        int16 *cols = (int16 *)palloc(sizeof(int16) * MaxHeapAttributeNumber);
+        int natts = row_attnums(t.reltype, cols);
         Oid argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
         uint64 ticket = new_ticket();
-        SliceWriter w{&t, nullptr, 0, ticket};
+        SliceWriter w{&t, cols, natts, ticket};
+        w.pinned_formats = true;
         StringInfoData line;
         initStringInfo(&line);
         Oid elemtype = get_element_type(argtype);
@@ -170,9 +245,7 @@ static void enqueue_json_object(const Target &t, JsonbContainer *obj, uint64 tic
                         errmsg("JSON object %u has no keys", *rowno + 1)));
     bool same = *writer && *natts == n && memcmp(*attnums, cols, sizeof(int16) * n) == 0;
     if (!same) {
-        Relation rel = relation_open(t.reloid, AccessShareLock);
-        check_insert_privilege(rel, cols, n);
-        relation_close(rel, NoLock);
+        check_insert_privilege(t.reloid, cols, n);
         *attnums = (int16 *)palloc(sizeof(int16) * n);
         memcpy(*attnums, cols, sizeof(int16) * n);
         *natts = n;
@@ -275,10 +348,7 @@ PGI_FUNCTION(pg_ingest_enqueue_copy) {
         while (p < end) {
             const char *nl = (const char *)memchr(p, '\n', end - p);
             const char *stop = nl ? nl : end;
-            if (stop - p == 2 && p[0] == '\\' && p[1] == '.')
-                ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-                                errmsg("line %u of the data is the end-of-data marker \\.", w.rows + 1),
-                                errhint("Send rows only; pg_ingest ends the data itself.")));
+            check_copy_line(p, stop, w.rows + 1);
             w.add_row(p, (int)(stop - p), true);
             p = stop + 1;
         }

@@ -8,6 +8,7 @@
 #include "copy_format.hpp"
 #include "ledger.hpp"
 #include "privilege.hpp"
+#include "settings.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -25,6 +26,9 @@ extern "C" {
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
+#include "utils/timeout.h"
+#include "catalog/pg_attribute.h"
+#include "utils/guc.h"
 }
 
 #include <algorithm>
@@ -71,6 +75,18 @@ static const char *group_precheck(const Group &g, int *sqlstate) {
     }
     if (!has_insert_privilege(g.reloid, g.roleid, g.attnums.data(), (int)g.attnums.size()))
         return psprintf("permission denied for table %s (role %s)", relname, GetUserNameFromId(g.roleid, true));
+    // Columns are named by number at enqueue: one dropped since then (perhaps replaced by a new
+    // one) must not receive another column's value.
+    for (int16_t a : g.attnums) {
+        HeapTuple tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(g.reloid), Int16GetDatum(a));
+        bool dropped = !HeapTupleIsValid(tup) || ((Form_pg_attribute)GETSTRUCT(tup))->attisdropped;
+        if (HeapTupleIsValid(tup))
+            ReleaseSysCache(tup);
+        if (dropped) {
+            *sqlstate = ERRCODE_UNDEFINED_COLUMN;
+            return psprintf("column %d of table %s was dropped after these rows were enqueued", a, relname);
+        }
+    }
     return nullptr;
 }
 
@@ -125,43 +141,67 @@ static char *column_list_sql(List *names) {
     return buf.data;
 }
 
-// Runs f as the given role (PostgreSQL errors propagate: call inside pg_guard; on error the
-// transaction's abort restores the user id).
-template <typename F> static void as_role(Oid roleid, F &&f) {
+// Runs the role's code (f: the COPY or INSERT that fires its triggers, defaults, domain checks,
+// policies, index expressions) the way PostgreSQL runs a table owner's code in maintenance
+// commands (CREATE INDEX, REFRESH MATERIALIZED VIEW):
+//  * as the enqueuing role, in a security-restricted operation (no SET ROLE, no temporary
+//    objects, no PREPARE, ... that could outlive the group in this long-lived session);
+//  * at a GUC nest level of its own, under the settings the rows were enqueued with; whatever the
+//    code sets (set_config(..., false) included) is undone when the group ends;
+//  * under ingest.group_timeout, so a lock held elsewhere or a slow trigger cannot stall the
+//    database's worker for longer (the statement-timeout error makes the group retry, then fail).
+// PostgreSQL errors propagate (call inside pg_guard): the (sub)transaction's abort restores the
+// user id and the settings; the caller's error path ends the timeout (end_group_timeout).
+template <typename F> static void run_as_role(const Group &g, F &&f) {
     Oid save_userid;
     int save_sec;
     GetUserIdAndSecContext(&save_userid, &save_sec);
-    SetUserIdAndSecContext(roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    int nest = NewGUCNestLevel();
+    apply_input_settings(g.settings.data(), (uint32_t)g.settings.size());
+    SetUserIdAndSecContext(g.roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+    if (guc_group_timeout_ms > 0)
+        enable_timeout_after(STATEMENT_TIMEOUT, guc_group_timeout_ms);
     f();
+    end_group_timeout();
     SetUserIdAndSecContext(save_userid, save_sec);
+    AtEOXact_GUC(false, nest);
+}
+
+void end_group_timeout() {
+    if (get_timeout_active(STATEMENT_TIMEOUT))
+        disable_timeout(STATEMENT_TIMEOUT, false);
 }
 
 // Row-level security applies to the enqueuing role: COPY FROM would bypass its policies, so the
 // rows go through a temporary staging table and an INSERT ... SELECT run as that role, which
 // applies WITH CHECK policies exactly as the role's own INSERT would. The staging COPY runs as
 // the role too: its columns have the target's types, so domain checks and type input functions
-// run there, and must not run with the worker's superuser rights. One staging table per column
-// list (groups of one table may name different columns). OVERRIDING SYSTEM VALUE: COPY, the
-// path without RLS, also takes values for GENERATED ALWAYS identity columns.
+// run there, and must not run with the worker's superuser rights. OVERRIDING SYSTEM VALUE: COPY,
+// the path without RLS, also takes values for GENERATED ALWAYS identity columns.
+// Nothing here can be planted in advance: each call creates a new staging table under a random
+// name (fails if the name exists), before any user code runs, and user code cannot create
+// temporary objects in this session (security-restricted operation).
 static void insert_with_rls(const Group &g, Relation rel, List *attnames, const std::vector<Segment> &segs) {
     char *cols = column_list_sql(attnames);
-    char *stage = psprintf("ingest_stage_%u_%zx", g.reloid, std::hash<std::string_view>{}(cols));
+    uint64 nonce = 0;
+    if (!pg_strong_random(&nonce, sizeof(nonce)))
+        ereport(ERROR, (errmsg("pg_ingest: could not generate a random staging table name")));
+    char *stage = psprintf("ingest_stage_%016llx", (unsigned long long)nonce);
     char *target = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
                                               RelationGetRelationName(rel));
     const char *role = quote_identifier(GetUserNameFromId(g.roleid, false));
     SPI_connect();
-    SPI_execute(psprintf("CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
-                         stage, cols, target), false, 0);
-    SPI_execute(psprintf("TRUNCATE pg_temp.%s", stage), false, 0);
+    SPI_execute(psprintf("CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA", stage, cols,
+                         target), false, 0);
     SPI_execute(psprintf("GRANT SELECT, INSERT ON pg_temp.%s TO %s", stage, role), false, 0);
     Relation srel = table_open(get_relname_relid(stage, LookupExplicitNamespace("pg_temp", false)), RowExclusiveLock);
-    as_role(g.roleid, [&] { copy_rows(srel, attnames, segs); });
-    table_close(srel, NoLock);
-    CommandCounterIncrement();
-    as_role(g.roleid, [&] {
+    run_as_role(g, [&] {
+        copy_rows(srel, attnames, segs);
+        CommandCounterIncrement();
         SPI_execute(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.%s", target, cols,
                              cols, stage), false, 0);
     });
+    table_close(srel, NoLock);
     SPI_finish();
 }
 
@@ -172,7 +212,7 @@ static void insert_group(const Group &g, const std::vector<Segment> &segs) {
     if (check_enable_rls(g.reloid, g.roleid, false) == RLS_ENABLED)
         insert_with_rls(g, rel, attnames, segs);
     else
-        as_role(g.roleid, [&] { copy_rows(rel, attnames, segs); });
+        run_as_role(g, [&] { copy_rows(rel, attnames, segs); });
     table_close(rel, NoLock);
 }
 
@@ -218,19 +258,24 @@ static void insert_bisect(WorkerBatch &b, const Group &g, const std::vector<Queu
             CurrentResourceOwner = owner;
         });
     } catch (const PgError &err) {
+        end_group_timeout();
         pg_guard([&] {
             RollbackAndReleaseCurrentSubTransaction();
             MemoryContextSwitchTo(cxt);
             CurrentResourceOwner = owner;
         });
-        if (hi - lo == 1) {
-            const QueuedRow &r = rows[lo];
-            std::string raw(r.p, r.n && r.p[r.n - 1] == '\n' ? r.n - 1 : r.n);
+        // A single row, or a group that ran out of ingest.group_timeout (each half would wait as
+        // long again): the rows go to the dead-letter table with the error.
+        if (hi - lo == 1 || err.sqlerrcode() == ERRCODE_QUERY_CANCELED) {
             std::string msg = err.data()->message ? err.data()->message : "error";
             if (err.data()->detail)
                 msg += std::string(" (") + err.data()->detail + ")";
-            dead.push_back(DeadRow{b.entries[r.entry].e, r.rowno, raw, msg, sqlstate_text(err.sqlerrcode())});
-            b.entries[r.entry].failed++;
+            for (size_t i = lo; i < hi; i++) {
+                const QueuedRow &r = rows[i];
+                std::string raw(r.p, r.n && r.p[r.n - 1] == '\n' ? r.n - 1 : r.n);
+                dead.push_back(DeadRow{b.entries[r.entry].e, r.rowno, raw, msg, sqlstate_text(err.sqlerrcode())});
+                b.entries[r.entry].failed++;
+            }
             return;
         }
         size_t mid = lo + (hi - lo) / 2;

@@ -12,4 +12,7 @@ namespace pg_ingest {
 // isolate_bad_rows it is bisected in subtransactions instead and bad rows are dead-lettered.
 void insert_group_rows(WorkerBatch &b, const Group &g, bool isolate_bad_rows);
 
+// Ends a group's ingest.group_timeout; the batch's error path calls it after an error.
+void end_group_timeout();
+
 } // namespace pg_ingest

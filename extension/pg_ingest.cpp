@@ -1,6 +1,7 @@
 // pg_ingest.cpp — module entry: wires the parts up when the library is preloaded.
 #include "pg_headers.hpp"
 
+#include "drop_guard.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
 #include "txn_buffer.hpp"
@@ -27,4 +28,5 @@ void _PG_init(void) {
     // callbacks: PostgreSQL calls the most recently registered first, so ours hand the rows over
     // after every other extension's pre-commit work (e.g. postgres_fdw's remote commit).
     enqueue_install_callbacks();
+    install_drop_guard();
 }

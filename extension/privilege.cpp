@@ -4,6 +4,7 @@
 extern "C" {
 #include "catalog/pg_class.h"
 #include "utils/acl.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 }
 
@@ -20,9 +21,19 @@ bool has_insert_privilege(Oid reloid, Oid roleid, const int16 *attnums, int natt
     return true;
 }
 
-void check_insert_privilege(Relation rel, const int16 *attnums, int natts) {
-    if (!has_insert_privilege(RelationGetRelid(rel), GetUserId(), attnums, natts))
-        aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(rel->rd_rel->relkind), RelationGetRelationName(rel));
+void check_insert_privilege(Oid reloid, const int16 *attnums, int natts, bool any_column) {
+    Oid userid = GetUserId();
+    Oid nsp = get_rel_namespace(reloid);
+    if (!OidIsValid(nsp))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", reloid)));
+    AclResult r = pg_namespace_aclcheck(nsp, userid, ACL_USAGE);
+    if (r != ACLCHECK_OK)
+        aclcheck_error(r, OBJECT_SCHEMA, get_namespace_name(nsp));
+    bool ok = any_column ? (pg_class_aclcheck(reloid, userid, ACL_INSERT) == ACLCHECK_OK ||
+                            pg_attribute_aclcheck_all(reloid, userid, ACL_INSERT, ACLMASK_ANY) == ACLCHECK_OK)
+                         : has_insert_privilege(reloid, userid, attnums, natts);
+    if (!ok)
+        aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(reloid)), get_rel_name(reloid));
 }
 
 } // namespace pg_ingest

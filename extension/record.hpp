@@ -5,10 +5,13 @@
 // never split across two worker transactions.
 //
 //   RecordTag (ring.hpp) | EnvelopeHeader | Entry | Entry | ...
-//   Entry = EntryHeader | int16 attnums[natts] | producer id bytes | COPY text rows, padded to kAlign
+//   Entry = EntryHeader | int16 attnums[natts] | producer id bytes | input settings | COPY text rows,
+//           padded to kAlign
 //
 // Each entry is the rows of one ingest_enqueue() call (or a slice of one, when a large call is
-// split): one target relation, one role, one column list, one ticket.
+// split): one target relation, one role, one column list, one ticket, and the settings its values
+// are read with (copy_format.cpp: the caller's DateStyle, TimeZone, search_path, ...), so that a
+// value means in the worker what it meant in the caller's session.
 #pragma once
 
 #include <cstdint>
@@ -42,12 +45,14 @@ struct EntryHeader {
     uint32_t data_len;
     uint32_t producer_len;
     int64_t batch_seq;
+    uint32_t settings_len; // bytes of input settings (copy_format.cpp), after the producer id
+    uint32_t reserved;
 };
 
 constexpr uint64_t kEnvelopeOverhead = sizeof(RecordTag) + align_up(sizeof(EnvelopeHeader));
 
-inline uint64_t entry_size(uint32_t natts, uint32_t producer_len, uint64_t data_len) {
-    return align_up(sizeof(EntryHeader) + natts * sizeof(int16_t) + producer_len + data_len);
+inline uint64_t entry_size(uint32_t natts, uint32_t producer_len, uint32_t settings_len, uint64_t data_len) {
+    return align_up(sizeof(EntryHeader) + natts * sizeof(int16_t) + producer_len + settings_len + data_len);
 }
 
 inline EnvelopeHeader *envelope_of(Ring *r, uint64_t pos) {
@@ -70,6 +75,8 @@ inline const char *entry_producer(const EntryHeader *e) {
     return reinterpret_cast<const char *>(entry_attnums(e) + e->natts);
 }
 
-inline const char *entry_data(const EntryHeader *e) { return entry_producer(e) + e->producer_len; }
+inline const char *entry_settings(const EntryHeader *e) { return entry_producer(e) + e->producer_len; }
+
+inline const char *entry_data(const EntryHeader *e) { return entry_settings(e) + e->settings_len; }
 
 } // namespace pg_ingest

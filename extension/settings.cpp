@@ -22,6 +22,7 @@ int guc_test_worker_delay_ms = 0;
 int guc_max_tables = 1024;
 int guc_ticket_retention_s = 24 * 3600;
 int guc_worker_idle_timeout_s = 300;
+int guc_group_timeout_ms = 60000;
 
 void define_settings() {
     DefineCustomIntVariable("ingest.ring_size", "Size of the shared-memory ring that holds queued rows.", nullptr,
@@ -63,6 +64,11 @@ void define_settings() {
                             "A worker with nothing to do for this long exits and frees its slot (0: never).", nullptr,
                             &guc_worker_idle_timeout_s, 300, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
                             nullptr);
+    DefineCustomIntVariable("ingest.group_timeout",
+                            "Longest the worker spends inserting one table's rows of one role (lock waits and the "
+                            "role's triggers included) before it retries them, then dead-letters them (0: no limit).",
+                            nullptr, &guc_group_timeout_ms, 60000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+                            nullptr, nullptr);
     DefineCustomIntVariable("ingest.test_worker_delay",
                             "Testing only: the worker sleeps this long before each batch.", nullptr,
                             &guc_test_worker_delay_ms, 0, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,

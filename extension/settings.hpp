@@ -17,6 +17,7 @@ extern int guc_test_worker_delay_ms;
 extern int guc_max_tables;
 extern int guc_ticket_retention_s;
 extern int guc_worker_idle_timeout_s;
+extern int guc_group_timeout_ms;
 
 // Defines every ingest.* setting; called once from _PG_init.
 void define_settings();

@@ -142,7 +142,9 @@ uint64_t tail_limit() {
     uint64_t limit = shared->ring->head.load(std::memory_order_acquire);
     for (int i = 0; i < shared->nworkers; i++) {
         WorkerSlot *w = &shared->workers[i];
-        if (w->state != kSlotFree) {
+        // Only a running worker reads the ring; a slot kept for a restart resumes at the tail at
+        // the earliest (set_slot_state), so it need not hold the tail back meanwhile.
+        if (w->state == kSlotRunning) {
             uint64_t low = w->scan_low.load(std::memory_order_acquire);
             if (low < limit)
                 limit = low;

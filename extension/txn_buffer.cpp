@@ -9,6 +9,7 @@
 
 #include "pg_guard.hpp"
 #include "protocol.h"
+#include "copy_format.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
 #include "worker_slots.hpp"
@@ -46,7 +47,13 @@ struct Pending {
     StringInfoData data;
     char *producer; // exactly-once producer id, or nullptr
     int64 batch_seq;
+    const char *settings; // input settings (copy_format.cpp), shared by the slices of one call
+    uint32 settings_len;
 };
+
+static uint64 pending_entry_size(const Pending *p) {
+    return entry_size(p->natts, p->producer ? (uint32)strlen(p->producer) : 0, p->settings_len, p->data.len);
+}
 
 // Everything this backend's current transaction has buffered or handed over. Only the
 // transaction callbacks and the enqueue functions touch it (one backend, no locking).
@@ -129,6 +136,17 @@ void SliceWriter::add_row(const char *p, int n, bool add_newline) {
     check_row_size(*t, (uint64)len);
     if (!cur || cur->data.len + (uint64)len > (uint64)guc_max_record_size_kb * 1024) {
         cur = new_pending(*t, attnums, natts, ticket, rows + 1);
+        if (!settings) {
+            StringInfoData s;
+            MemoryContext old = MemoryContextSwitchTo(buf.pending_cxt);
+            initStringInfo(&s);
+            capture_input_settings(&s, pinned_formats);
+            MemoryContextSwitchTo(old);
+            settings = s.data;
+            settings_len = (uint32)s.len;
+        }
+        cur->settings = settings;
+        cur->settings_len = settings_len;
         if (producer) {
             cur->producer = MemoryContextStrdup(buf.pending_cxt, producer);
             cur->batch_seq = batch_seq;
@@ -154,7 +172,7 @@ void SliceWriter::add_row(const char *p, int n, bool add_newline) {
 static uint64 envelope_size(Pending *from, Pending *until) {
     uint64 size = kEnvelopeOverhead;
     for (Pending *p = from; p != until; p = p->next)
-        size += entry_size(p->natts, p->producer ? strlen(p->producer) : 0, p->data.len);
+        size += pending_entry_size(p);
     return size;
 }
 
@@ -181,7 +199,8 @@ static uint64 reserve_or_wait(uint64 len) {
         if (ring->reserve(len, &pos))
             break;
         long waited = (long)((GetCurrentTimestamp() - start) / 1000);
-        if (waited >= guc_enqueue_timeout_ms) {
+        // In a pg_ingest worker (a trigger of a target enqueues) nobody else may free the room.
+        if (waited >= guc_enqueue_timeout_ms || am_ingest_worker) {
             ConditionVariableCancelSleep();
             pgstat_report_wait_end();
             ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -218,7 +237,7 @@ static uint64 hand_over(Pending *from, Pending *until, TransactionId xid, int wa
     EntryHeader *e = first_entry(ring, pos);
     for (Pending *p = from; p != until; p = p->next, n++) {
         uint32 plen = p->producer ? (uint32)strlen(p->producer) : 0;
-        e->len = (uint32)entry_size(p->natts, plen, p->data.len);
+        e->len = (uint32)pending_entry_size(p);
         e->reloid = p->reloid;
         e->roleid = p->roleid;
         e->nrows = p->nrows;
@@ -229,8 +248,11 @@ static uint64 hand_over(Pending *from, Pending *until, TransactionId xid, int wa
         e->data_len = (uint32)p->data.len;
         e->producer_len = plen;
         e->batch_seq = p->batch_seq;
+        e->settings_len = p->settings_len;
+        e->reserved = 0;
         memcpy((void *)entry_attnums(e), p->attnums, sizeof(int16) * p->natts);
         memcpy((void *)entry_producer(e), p->producer, plen);
+        memcpy((void *)entry_settings(e), p->settings, p->settings_len);
         memcpy((void *)entry_data(e), p->data.data, p->data.len);
         e = next_entry(e);
     }
@@ -274,9 +296,9 @@ static void maybe_spill() {
         uint64 size = kEnvelopeOverhead;
         Pending *until = from;
         do {
-            size += entry_size(until->natts, until->producer ? strlen(until->producer) : 0, until->data.len);
+            size += pending_entry_size(until);
             until = until->next;
-        } while (until && size + entry_size(until->natts, 0, until->data.len) <= spill_threshold());
+        } while (until && size + pending_entry_size(until) <= spill_threshold());
         uint64 pos = hand_over(from, until, xid, -1, 0);
         remember_spill(pos);
         buf.spilled_bytes += shared->ring->length(pos);
@@ -411,9 +433,11 @@ static void hand_over_at_commit(bool pre_commit) {
     // A serializable transaction may still fail its commit after this point (PostgreSQL checks
     // for serialization failures after the pre-commit callbacks): take the xid path, where the
     // worker commits only after seeing our commit.
-    if (pre_commit && !TransactionIdIsValid(xid) && IsolationIsSerializable())
+    if (pre_commit && !TransactionIdIsValid(xid) && (IsolationIsSerializable() || am_ingest_worker))
         xid = GetTopTransactionId();
-    bool wait = guc_wait_for_commit;
+    // Code run by a pg_ingest worker (a target's trigger that enqueues) never waits: the rows go
+    // over tagged with the worker's xid, and a worker takes them once that transaction committed.
+    bool wait = guc_wait_for_commit && !am_ingest_worker;
     if (pre_commit) {
         int waiter = -1;
         uint64 gen = 0;

@@ -34,6 +34,9 @@ struct SliceWriter {
     int64 batch_seq = 0;
     uint32 rows = 0;
     Pending *cur = nullptr;
+    bool pinned_formats = false;     // the rows were written with StableFormats (the row form)
+    const char *settings = nullptr;  // captured with the first slice (copy_format.cpp)
+    uint32 settings_len = 0;
 
     // Appends one row: n bytes at p, plus a newline when the bytes do not end in one.
     void add_row(const char *p, int n, bool add_newline);

@@ -24,11 +24,13 @@ extern "C" {
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 }
 
 #include <algorithm>
@@ -74,7 +76,7 @@ static void discard_envelope(uint64_t pos) {
     EnvelopeHeader *env = envelope_of(ring(), pos);
     EntryHeader *e = first_entry(ring(), pos);
     for (uint32_t i = 0; i < env->nentries; i++, e = next_entry(e)) {
-        TableStats *ts = table_stats(my_db, e->reloid, true);
+        TableStats *ts = table_stats(env->dboid, e->reloid, true);
         if (ts)
             ts->rows_discarded.fetch_add(e->nrows, std::memory_order_relaxed);
     }
@@ -91,6 +93,45 @@ static bool waiter_active(const EnvelopeHeader *env) {
     return word == (env->waiter_gen << 2 | kWaitPending) || word == (env->waiter_gen << 2 | kWaitCommitting);
 }
 
+// Whether a worker is connected and draining dboid's envelopes.
+static bool running_worker(Oid dboid) {
+    WorkerSlot *w = find_worker(dboid);
+    return w && w->state == kSlotRunning;
+}
+
+// Envelopes of databases no worker serves (collect lists them): those of a dropped database can
+// never be inserted; discard them, or they would hold the ring's tail for every database. Each
+// database is looked up at most every few seconds. Runs before scan_low passes them.
+static void discard_dropped_databases(const WorkerBatch &b) {
+    static std::map<Oid, TimestampTz> checked;
+    TimestampTz now = GetCurrentTimestamp();
+    std::map<Oid, bool> gone;
+    for (const auto &u : b.unserved) {
+        if (gone.count(u.second))
+            continue;
+        auto it = checked.find(u.second);
+        if (it != checked.end() && now - it->second < 2 * USECS_PER_SEC)
+            continue;
+        checked[u.second] = now;
+        gone[u.second] = pg_guard([&] {
+            SetCurrentStatementStartTimestamp();
+            StartTransactionCommand();
+            bool exists = SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(u.second));
+            CommitTransactionCommand();
+            return !exists;
+        });
+    }
+    for (const auto &u : b.unserved) {
+        auto it = gone.find(u.second);
+        if (it == gone.end() || !it->second || ring()->state(u.first) != kReady)
+            continue;
+        EnvelopeHeader *env = envelope_of(ring(), u.first);
+        ereport(LOG, (errmsg("pg_ingest: discarding queued rows of dropped database %u", env->dboid)));
+        discard_envelope(u.first);
+    }
+}
+
+
 // Scans the ring from scan_low and takes this database's ready envelopes, up to the batch limits.
 // Envelopes of a (sub)transaction still in progress are left for later; those of one that
 // rolled back are discarded.
@@ -99,15 +140,20 @@ static WorkerBatch collect() {
     Ring *r = ring();
     uint64_t max_rows = (uint64_t)guc_batch_rows;
     uint64_t max_bytes = (uint64_t)guc_batch_bytes_kb * 1024;
-    std::map<std::tuple<Oid, Oid, std::vector<int16_t>>, size_t> group_of;
+    std::map<std::tuple<Oid, Oid, std::vector<int16_t>, std::string>, size_t> group_of;
     RingCursor c(r, my_slot->scan_low.load(std::memory_order_relaxed));
     for (; c.valid() && b.rows < max_rows && b.bytes < max_bytes; c.next()) {
         uint64_t pos = c.pos();
         if (c.state() != kReady)
             continue;
         EnvelopeHeader *env = envelope_of(r, pos);
-        if (env->dboid != my_db)
+        if (env->dboid != my_db) {
+            // Another database's: its worker takes it. If none runs, the database may have been
+            // dropped; the loop checks (discard_dropped_databases) before scan_low moves past it.
+            if (!running_worker(env->dboid))
+                b.unserved.emplace_back(pos, env->dboid);
             continue;
+        }
         if (env->xid != InvalidTransactionId) {
             TransactionId xid = env->xid;
             // In progress: take it only if its backend waits before committing (it waits for us
@@ -127,11 +173,12 @@ static WorkerBatch collect() {
         EntryHeader *e = first_entry(r, pos);
         for (uint32_t i = 0; i < env->nentries; i++, e = next_entry(e)) {
             std::vector<int16_t> atts(entry_attnums(e), entry_attnums(e) + e->natts);
-            auto key = std::make_tuple((Oid)e->reloid, (Oid)e->roleid, atts);
+            std::string settings(entry_settings(e), e->settings_len);
+            auto key = std::make_tuple((Oid)e->reloid, (Oid)e->roleid, atts, settings);
             auto it = group_of.find(key);
             if (it == group_of.end()) {
                 it = group_of.emplace(key, b.groups.size()).first;
-                b.groups.push_back(Group{e->reloid, e->roleid, atts, {}});
+                b.groups.push_back(Group{e->reloid, e->roleid, atts, settings, {}});
             }
             b.groups[it->second].entries.push_back(b.entries.size());
             b.entries.push_back(EntryRef{pos, e});
@@ -289,15 +336,16 @@ static void sleep_ms(long ms) {
 }
 
 
-// DROP EXTENSION while rows were queued: there is nowhere to put them any more. They are
-// written to the server log (not silently dropped) and marked done.
+// The extension is gone while rows were queued (DROP EXTENSION refuses while this database has
+// rows queued, but rows enqueued meanwhile may remain): there is nowhere to put them any more.
+// Their tickets and counts are logged (not their contents) and they are marked done.
 static void drop_orphaned(WorkerBatch &b) {
-    ereport(WARNING, (errmsg("pg_ingest is no longer installed in database %u: %llu queued rows are logged "
-                             "below and discarded", my_db, (unsigned long long)b.rows)));
+    ereport(WARNING, (errmsg("pg_ingest is no longer installed in database %u: %llu queued rows are discarded",
+                             my_db, (unsigned long long)b.rows)));
     for (EntryRef &er : b.entries) {
-        std::string data(entry_data(er.e), er.e->data_len);
-        ereport(LOG, (errmsg("pg_ingest discarded rows of ticket %llu for table %u: %s",
-                             (unsigned long long)er.e->ticket, er.e->reloid, data.c_str())));
+        // Tickets and counts only: the rows' contents may be anyone's data.
+        ereport(LOG, (errmsg("pg_ingest discarded %u rows of ticket %llu for table %u", er.e->nrows,
+                             (unsigned long long)er.e->ticket, er.e->reloid)));
         er.failed = er.e->nrows;
     }
     finish_batch(b);
@@ -309,7 +357,8 @@ constexpr int kMaxRetries = 2;
 constexpr long kFirstBackoffMs = 100;
 constexpr long kMaxBackoffMs = 10000;
 
-static void process_batch(WorkerBatch &b) {
+// Returns false only during shutdown, for a batch that could not be stored (left in the ring).
+static bool process_batch(WorkerBatch &b) {
     int attempts = 0;
     bool isolate_bad_rows = false;
     long backoff_ms = kFirstBackoffMs;
@@ -317,8 +366,9 @@ static void process_batch(WorkerBatch &b) {
         try {
             attempt_batch(b, isolate_bad_rows);
             finish_batch(b);
-            return;
+            return true;
         } catch (const WithdrawnEnvelope &w) {
+            end_group_timeout();
             abort_batch_transaction();
             b.envelopes.erase(std::find(b.envelopes.begin(), b.envelopes.end(), w.pos));
             discard_envelope(w.pos);
@@ -326,7 +376,7 @@ static void process_batch(WorkerBatch &b) {
             WorkerBatch rebuilt;
             rebuilt.envelopes = b.envelopes;
             for (const Group &g : b.groups) {
-                Group ng{g.reloid, g.roleid, g.attnums, {}};
+                Group ng{g.reloid, g.roleid, g.attnums, g.settings, {}};
                 for (size_t ei : g.entries)
                     if (b.entries[ei].env_pos != w.pos) {
                         ng.entries.push_back(rebuilt.entries.size());
@@ -339,16 +389,17 @@ static void process_batch(WorkerBatch &b) {
             rebuilt.first_pending = b.first_pending;
             b = std::move(rebuilt);
             if (b.envelopes.empty())
-                return;
+                return true;
         } catch (const PgError &e) {
+            end_group_timeout();
             abort_batch_transaction();
             note_error(b, e);
             forget_extension_schema();
             if (!extension_installed()) {
                 drop_orphaned(b);
-                return;
+                return true;
             }
-            if (is_transient(e.sqlerrcode()) && attempts < kMaxRetries) {
+            if (is_transient(e.sqlerrcode()) && attempts < kMaxRetries && !got_sigterm) {
                 attempts++;
                 for (const Group &g : b.groups) {
                     TableStats *ts = table_stats(my_db, g.reloid, true);
@@ -366,7 +417,14 @@ static void process_batch(WorkerBatch &b) {
                 continue;
             }
             // Even isolating failed (e.g. the dead-letter table is gone): keep the rows and retry
-            // later rather than lose them.
+            // later rather than lose them. Not during shutdown, which must complete: the rows stay
+            // in the ring, which a shutdown loses (said in the log, with the count).
+            if (got_sigterm) {
+                ereport(WARNING, (errmsg("pg_ingest: shutting down with a batch of %llu rows that could not be "
+                                         "stored: %s",
+                                         (unsigned long long)b.rows, e.what())));
+                return false;
+            }
             ereport(LOG, (errmsg("pg_ingest: could not store batch of %llu rows: %s; retrying in 10 s",
                                  (unsigned long long)b.rows, e.what())));
             sleep_ms(kMaxBackoffMs);
@@ -379,6 +437,12 @@ static void process_batch(WorkerBatch &b) {
 
 // ---------------------------------------------------------------------------------------------
 // The loop.
+
+// Session-level advisory locks a role's code took (pg_advisory_lock) would outlive its group in
+// this long-lived session: release them after every batch.
+static void release_session_locks() {
+    pg_guard([] { LockReleaseSession(USER_LOCKMETHOD); });
+}
 
 static void publish_progress(const WorkerBatch &b) {
     uint64_t low = std::min(b.first_pending, b.scan_end);
@@ -500,10 +564,15 @@ static void worker_loop() {
             pg_usleep(linger);
             b = collect();
         }
+        if (!b.unserved.empty())
+            discard_dropped_databases(b);
         prune_history();
         if (!b.envelopes.empty()) {
             last_work = GetCurrentTimestamp();
-            process_batch(b);
+            bool stored = process_batch(b);
+            release_session_locks();
+            if (!stored)
+                return; // shutting down
             publish_progress(b);
             update_oldest();
             continue;
@@ -538,6 +607,7 @@ void pg_ingest_worker_main(Datum arg) {
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     pqsignal(SIGTERM, handle_sigterm);
     BackgroundWorkerUnblockSignals();
+    am_ingest_worker = true;
     // A worker whose database was dropped would fail to connect and be restarted every second
     // forever: after repeated failed starts give the slot up and exit for good (code 0).
     if (worker_gives_up(idx, dboid)) {

@@ -14,6 +14,8 @@ extern "C" {
 
 namespace pg_ingest {
 
+bool am_ingest_worker = false;
+
 // A slot's state changes only here, under shared->lock (exclusive):
 //   Free     -> Starting  a backend claims the slot for a database and registers its worker
 //   Starting -> Free      registering failed, or the worker gives up (it cannot connect)
@@ -40,6 +42,15 @@ static void set_slot_state(WorkerSlot *w, WorkerState to, Oid dboid) {
         w->done_pos.store(tail, std::memory_order_release);
         w->start_attempts = 0;
         w->exiting.store(0, std::memory_order_relaxed);
+    }
+    if (to == kSlotRunning) {
+        // While the slot was not running, the tail may have passed its scan positions (only over
+        // handled records): resume no lower than the tail, whose records are all handled.
+        uint64 tail = shared->ring->tail.load(std::memory_order_acquire);
+        if (w->scan_low.load(std::memory_order_relaxed) < tail)
+            w->scan_low.store(tail, std::memory_order_release);
+        if (w->done_pos.load(std::memory_order_relaxed) < tail)
+            w->done_pos.store(tail, std::memory_order_release);
     }
     w->dboid = to == kSlotFree ? InvalidOid : dboid;
     w->pid = to == kSlotRunning ? MyProcPid : 0;

@@ -6,6 +6,10 @@
 
 namespace pg_ingest {
 
+// True in a pg_ingest worker process: code it runs on a role's behalf (a trigger that enqueues)
+// must never wait for a worker.
+extern bool am_ingest_worker;
+
 // Called by backends.
 WorkerSlot *find_worker(Oid dboid); // the slot serving dboid, or nullptr
 void ensure_worker(Oid dboid);      // before handing rows over: a worker exists, or an error

@@ -1,0 +1,62 @@
+// drop_guard.cpp — DROP EXTENSION pg_ingest refuses while this database has rows queued: they
+// would have nowhere to go (the dead-letter table goes with the extension). The caller is told to
+// run ingest_flush() first. An object-access hook sees the extension's drop, whatever command
+// causes it (DROP EXTENSION, DROP SCHEMA ... CASCADE, DROP OWNED).
+#include "drop_guard.hpp"
+
+#include "shmem.hpp"
+
+extern "C" {
+#include "catalog/objectaccess.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+}
+
+namespace pg_ingest {
+
+static object_access_hook_type prev_object_access_hook = nullptr;
+
+// Rows of this database in the ring not yet inserted or dead-lettered. Holds the consumer lock so
+// the tail cannot move (and no header be reused) meanwhile. Cannot throw.
+static uint64 queued_rows_here() {
+    Ring *r = shared->ring;
+    uint64 rows = 0;
+    LWLockAcquire(shared->lock, LW_SHARED);
+    for (RingCursor c(r, r->tail.load(std::memory_order_acquire)); c.valid(); c.next()) {
+        if (c.state() != kReady)
+            continue;
+        EnvelopeHeader *env = envelope_of(r, c.pos());
+        if (env->dboid != MyDatabaseId)
+            continue;
+        EntryHeader *e = first_entry(r, c.pos());
+        for (uint32_t i = 0; i < env->nentries; i++, e = next_entry(e))
+            rows += e->nrows;
+    }
+    LWLockRelease(shared->lock);
+    return rows;
+}
+
+// A C hook: only PostgreSQL calls and code that cannot throw.
+static void on_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId, void *arg) {
+    if (prev_object_access_hook)
+        prev_object_access_hook(access, classId, objectId, subId, arg);
+    if (access != OAT_DROP || classId != ExtensionRelationId || !shared)
+        return;
+    char *name = get_extension_name(objectId);
+    if (!name || strcmp(name, "pg_ingest") != 0)
+        return;
+    uint64 rows = queued_rows_here();
+    if (rows > 0)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                        errmsg("cannot drop extension pg_ingest while %llu rows are queued in this database",
+                               (unsigned long long)rows),
+                        errdetail("Their dead letters, tickets and exactly-once records would go with it."),
+                        errhint("Run SELECT ingest_flush(); and try again.")));
+}
+
+void install_drop_guard() {
+    prev_object_access_hook = object_access_hook;
+    object_access_hook = on_object_access;
+}
+
+} // namespace pg_ingest
