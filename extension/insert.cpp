@@ -148,10 +148,8 @@ static char *column_list_sql(List *names) {
 //    objects, no PREPARE, ... that could outlive the group in this long-lived session);
 //  * at a GUC nest level of its own, under the settings the rows were enqueued with; whatever the
 //    code sets (set_config(..., false) included) is undone when the group ends;
-//  * under ingest.group_timeout, so a lock held elsewhere or a slow trigger cannot stall the
-//    database's worker for longer (the statement-timeout error makes the group retry, then fail).
 // PostgreSQL errors propagate (call inside pg_guard): the (sub)transaction's abort restores the
-// user id and the settings; the caller's error path ends the timeout (end_group_timeout).
+// user id and the settings.
 template <typename F> static void run_as_role(const Group &g, F &&f) {
     Oid save_userid;
     int save_sec;
@@ -159,10 +157,7 @@ template <typename F> static void run_as_role(const Group &g, F &&f) {
     int nest = NewGUCNestLevel();
     apply_input_settings(g.settings.data(), (uint32_t)g.settings.size());
     SetUserIdAndSecContext(g.roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-    if (guc_group_timeout_ms > 0)
-        enable_timeout_after(STATEMENT_TIMEOUT, guc_group_timeout_ms);
     f();
-    end_group_timeout();
     SetUserIdAndSecContext(save_userid, save_sec);
     AtEOXact_GUC(false, nest);
 }
@@ -205,8 +200,13 @@ static void insert_with_rls(const Group &g, Relation rel, List *attnames, const 
     SPI_finish();
 }
 
-// Inserts the given byte ranges into the group's table as the enqueuing role.
+// Inserts the given byte ranges into the group's table as the enqueuing role, within
+// ingest.group_timeout (the table's lock included), so a lock held elsewhere or a slow trigger
+// cannot stall the database's worker for longer: the statement-timeout error makes the group
+// retry, then fail. The caller's error path ends the timeout (end_group_timeout).
 static void insert_group(const Group &g, const std::vector<Segment> &segs) {
+    if (guc_group_timeout_ms > 0)
+        enable_timeout_after(STATEMENT_TIMEOUT, guc_group_timeout_ms);
     Relation rel = table_open(g.reloid, RowExclusiveLock);
     List *attnames = group_attnames(g, rel);
     if (check_enable_rls(g.reloid, g.roleid, false) == RLS_ENABLED)
@@ -214,6 +214,7 @@ static void insert_group(const Group &g, const std::vector<Segment> &segs) {
     else
         run_as_role(g, [&] { copy_rows(rel, attnames, segs); });
     table_close(rel, NoLock);
+    end_group_timeout();
 }
 
 static std::vector<QueuedRow> rows_of(const WorkerBatch &b, const Group &g) {
