@@ -12,7 +12,8 @@ EXTENSION  = pg_ingest
 MODULE_big = pg_ingest
 MODULEDIR  = extension
 OBJS       = $(patsubst %.cpp,%.o,$(wildcard extension/*.cpp))
-DATA       = extension/pg_ingest--0.1.0.sql
+DATA       = extension/pg_ingest--0.1.0.sql extension/pg_ingest--0.2.0.sql \
+             extension/pg_ingest--0.1.0--0.2.0.sql
 PGFILEDESC = "pg_ingest - asynchronous batched ingestion"
 
 PG_CONFIG ?= pg_config

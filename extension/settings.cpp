@@ -23,6 +23,7 @@ int guc_max_tables = 1024;
 int guc_ticket_retention_s = 24 * 3600;
 int guc_worker_idle_timeout_s = 300;
 int guc_group_timeout_ms = 60000;
+int guc_dead_letter_retention_s = 7 * 24 * 3600;
 
 void define_settings() {
     DefineCustomIntVariable("ingest.ring_size", "Size of the shared-memory ring that holds queued rows.", nullptr,
@@ -60,6 +61,10 @@ void define_settings() {
                             "How long ingest_ticket_status and exactly-once deduplication remember committed batches.",
                             nullptr, &guc_ticket_retention_s, 24 * 3600, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr,
                             nullptr, nullptr);
+    DefineCustomIntVariable("ingest.dead_letter_retention",
+                            "How long ingest_dead_letter keeps rows before the worker deletes them (0: forever).",
+                            nullptr, &guc_dead_letter_retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,
+                            nullptr, nullptr, nullptr);
     DefineCustomIntVariable("ingest.worker_idle_timeout",
                             "A worker with nothing to do for this long exits and frees its slot (0: never).", nullptr,
                             &guc_worker_idle_timeout_s, 300, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,

@@ -16,6 +16,7 @@ extern bool guc_wait_for_commit;
 extern int guc_test_worker_delay_ms;
 extern int guc_max_tables;
 extern int guc_ticket_retention_s;
+extern int guc_dead_letter_retention_s; // 0 keeps dead letters forever
 extern int guc_worker_idle_timeout_s;
 extern int guc_group_timeout_ms;
 

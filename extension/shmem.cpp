@@ -13,6 +13,7 @@ extern "C" {
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "utils/syscache.h"
 }
 
 namespace pg_ingest {
@@ -95,6 +96,13 @@ void shmem_require() {
 
 // Lock-free lookup; insertion of a new key under stats_lock. Returns nullptr when the table is
 // full (the rows still flow; only their statistics are not kept).
+//
+// Open addressing with linear probing. A slot freed by reclaim_table_stats() becomes a tombstone,
+// not empty, so every key stored past it stays reachable: lookups probe past tombstones and stop
+// only at an empty slot. Insertion (under stats_lock, so no key is inserted twice) reuses the
+// first tombstone of the probe sequence, once the key is known to be absent.
+static bool stats_full_seen = false;
+
 TableStats *table_stats(Oid dboid, Oid reloid, bool create) {
     uint64_t key = ((uint64_t)dboid << 32) | reloid;
     int n = shared->ntables;
@@ -106,6 +114,7 @@ TableStats *table_stats(Oid dboid, Oid reloid, bool create) {
                 return nullptr;
             LWLockAcquire(shared->stats_lock, LW_EXCLUSIVE);
         }
+        TableStats *reuse = nullptr;
         for (int i = 0; i < n; i++) {
             TableStats *ts = &shared->tables[(start + i) % n];
             uint64_t k = ts->key.load(std::memory_order_acquire);
@@ -114,17 +123,71 @@ TableStats *table_stats(Oid dboid, Oid reloid, bool create) {
                     LWLockRelease(shared->stats_lock);
                 return ts;
             }
+            if (k == kStatsTombstone && !reuse)
+                reuse = ts;
             if (k == 0) {
                 if (pass == 0)
                     break;
-                ts->key.store(key, std::memory_order_release);
-                LWLockRelease(shared->stats_lock);
-                return ts;
+                if (!reuse)
+                    reuse = ts;
+                break;
             }
+        }
+        if (pass == 1 && reuse) {
+            // The slot's counters are those of a dropped table (or zero): start afresh before
+            // the key makes it visible.
+            reuse->rows_enqueued.store(0, std::memory_order_relaxed);
+            reuse->bytes_enqueued.store(0, std::memory_order_relaxed);
+            reuse->rows_committed.store(0, std::memory_order_relaxed);
+            reuse->rows_failed.store(0, std::memory_order_relaxed);
+            reuse->rows_discarded.store(0, std::memory_order_relaxed);
+            reuse->batches.store(0, std::memory_order_relaxed);
+            reuse->retries.store(0, std::memory_order_relaxed);
+            reuse->oldest_queued_at.store(0, std::memory_order_relaxed);
+            reuse->last_commit_time.store(0, std::memory_order_relaxed);
+            reuse->last_error_time.store(0, std::memory_order_relaxed);
+            reuse->last_error[0] = '\0';
+            reuse->key.store(key, std::memory_order_release);
+            LWLockRelease(shared->stats_lock);
+            return reuse;
         }
     }
     LWLockRelease(shared->stats_lock);
+    stats_full_seen = true;
     return nullptr;
+}
+
+bool take_table_stats_full() {
+    bool seen = stats_full_seen;
+    stats_full_seen = false;
+    return seen;
+}
+
+// Slots of dboid whose relation no longer exists and that have nothing queued become tombstones.
+// The catalog is read without the lock; a slot is freed under the lock only if its key is still
+// the one checked. A process that looked the slot up before (say, a backend counting rows of the
+// table it just dropped) may still add to its counters: at worst a few counts land on the
+// table that reuses the slot.
+int reclaim_table_stats(Oid dboid) {
+    int freed = 0;
+    for (int i = 0; i < shared->ntables; i++) {
+        TableStats *ts = &shared->tables[i];
+        uint64_t key = ts->key.load(std::memory_order_acquire);
+        if (key == 0 || key == kStatsTombstone || (Oid)(key >> 32) != dboid)
+            continue;
+        uint64_t done = ts->rows_committed.load() + ts->rows_failed.load() + ts->rows_discarded.load();
+        if (ts->rows_enqueued.load() > done)
+            continue; // rows still queued: the worker will count them here
+        if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum((Oid)(key & 0xffffffff))))
+            continue;
+        LWLockAcquire(shared->stats_lock, LW_EXCLUSIVE);
+        if (ts->key.load(std::memory_order_relaxed) == key) {
+            ts->key.store(kStatsTombstone, std::memory_order_release);
+            freed++;
+        }
+        LWLockRelease(shared->stats_lock);
+    }
+    return freed;
 }
 
 void record_table_error(TableStats *ts, const char *message) {

@@ -16,7 +16,8 @@ namespace pg_ingest {
 //  * WorkerSlot fields dboid/state/pid/latch: Shared::lock. scan_low/done_pos: atomics written
 //    by the slot's worker only.
 //  * WaitSlot::word: atomic CAS between its backend and workers; failed: atomic.
-//  * TableStats counters: atomics; key insertion and last_error text under stats_lock.
+//  * TableStats counters: atomics; key insertion and freeing (tombstones) and last_error text
+//    under stats_lock.
 enum WorkerState : int { kSlotFree = 0, kSlotStarting = 1, kSlotRunning = 2 };
 
 struct WorkerSlot {
@@ -45,8 +46,12 @@ struct WaitSlot {
 
 constexpr int kLastErrorLen = 256;
 
+// TableStats::key of a slot whose table was dropped (dboid 0 and relation OID 1 never occur):
+// lookups probe past it, insertion may reuse it (see table_stats).
+constexpr uint64_t kStatsTombstone = 1;
+
 struct TableStats {
-    std::atomic<uint64_t> key; // dboid << 32 | reloid, 0 = empty
+    std::atomic<uint64_t> key; // dboid << 32 | reloid, 0 = empty, kStatsTombstone = freed
     std::atomic<uint64_t> rows_enqueued;
     std::atomic<uint64_t> bytes_enqueued;
     std::atomic<uint64_t> rows_committed;
@@ -80,6 +85,12 @@ extern Shared *shared;
 void shmem_install_hooks();
 void shmem_require(); // errors unless the library was preloaded and shared memory exists
 TableStats *table_stats(Oid dboid, Oid reloid, bool create);
+// Whether this process found the statistics array full since the last call: the worker then
+// reclaims at once rather than at its next periodic pruning.
+bool take_table_stats_full();
+// Frees the statistics slots of dboid's tables that no longer exist and have nothing queued;
+// returns how many. Needs a transaction (catalog lookups); call in that database.
+int reclaim_table_stats(Oid dboid);
 void record_table_error(TableStats *ts, const char *message);
 uint64_t tail_limit();
 void advance_tail();

@@ -4,7 +4,9 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "catalog/pg_authid.h"
 #include "funcapi.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 }
@@ -17,16 +19,28 @@ static Datum time_or_null(int64_t t, bool *isnull) {
 }
 
 // ingest_table_stats(): one row per (database, target table) seen since the server started.
+// An error message may quote row data (e.g. a duplicate key): like pg_stat_activity's query, it
+// is shown only to roles that may SELECT the table (tables of the current database only), or
+// that have the privileges of pg_read_all_stats; others see '<insufficient privilege>'.
 PGI_FUNCTION(pg_ingest_table_stats) {
     return pg_guard([&]() -> Datum {
         shmem_require();
         ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
         InitMaterializedSRF(fcinfo, 0);
+        Oid me = GetUserId();
+        bool read_all = has_privs_of_role(me, ROLE_PG_READ_ALL_STATS);
         for (int i = 0; i < shared->ntables; i++) {
             TableStats *ts = &shared->tables[i];
             uint64_t key = ts->key.load(std::memory_order_acquire);
-            if (key == 0)
+            if (key == 0 || key == kStatsTombstone)
                 continue;
+            bool may_read_error = read_all;
+            if (!may_read_error && (Oid)(key >> 32) == MyDatabaseId) {
+                bool missing = false;
+                may_read_error = pg_class_aclcheck_ext((Oid)(key & 0xffffffff), me, ACL_SELECT, &missing) ==
+                                     ACLCHECK_OK &&
+                                 !missing;
+            }
             Datum v[14];
             bool n[14] = {false};
             uint64_t enq = ts->rows_enqueued.load(), com = ts->rows_committed.load(), fail = ts->rows_failed.load(),
@@ -45,7 +59,8 @@ PGI_FUNCTION(pg_ingest_table_stats) {
             v[10] = time_or_null(ts->oldest_queued_at.load(), &n[10]);
             LWLockAcquire(shared->stats_lock, LW_SHARED);
             n[11] = ts->last_error[0] == '\0';
-            v[11] = n[11] ? (Datum)0 : CStringGetTextDatum(ts->last_error);
+            v[11] = n[11] ? (Datum)0
+                          : CStringGetTextDatum(may_read_error ? ts->last_error : "<insufficient privilege>");
             LWLockRelease(shared->stats_lock);
             v[12] = time_or_null(ts->last_error_time.load(), &n[12]);
             v[13] = time_or_null(ts->last_commit_time.load(), &n[13]);
@@ -109,12 +124,16 @@ PGI_FUNCTION(pg_ingest_reset_stats) {
 
 // ingest_ticket_queued(ticket): whether an envelope holding the ticket is in the ring, not yet
 // handled. Holds the consumer lock so the tail cannot move (and no header be reused) meanwhile.
+// Answers only about tickets of roles whose privileges the caller has, or to pg_read_all_stats:
+// for any other ticket it says false, as for one that does not exist. Privileges are checked
+// after the lock is released (they may read the catalog).
 PGI_FUNCTION(pg_ingest_ticket_queued) {
     return pg_guard([&]() -> Datum {
         shmem_require();
         uint64_t ticket = (uint64_t)PG_GETARG_INT64(0);
         Ring *r = shared->ring;
         bool found = false;
+        Oid owner = InvalidOid;
         LWLockAcquire(shared->lock, LW_SHARED);
         for (RingCursor c(r, r->tail.load(std::memory_order_acquire)); c.valid() && !found; c.next()) {
             if (c.state() != kReady)
@@ -122,9 +141,16 @@ PGI_FUNCTION(pg_ingest_ticket_queued) {
             EnvelopeHeader *env = envelope_of(r, c.pos());
             EntryHeader *e = first_entry(r, c.pos());
             for (uint32_t i = 0; i < env->nentries && !found; i++, e = next_entry(e))
-                found = e->ticket == ticket;
+                if (e->ticket == ticket) {
+                    found = true;
+                    owner = e->roleid;
+                }
         }
         LWLockRelease(shared->lock);
+        if (found) {
+            Oid me = GetUserId();
+            found = has_privs_of_role(me, owner) || has_privs_of_role(me, ROLE_PG_READ_ALL_STATS);
+        }
         PG_RETURN_BOOL(found);
     });
 }
