@@ -116,7 +116,9 @@ void mark_duplicates(WorkerBatch &b) {
                                       "INSERT INTO %s (ticket, original_ticket, role_oid) VALUES ($1, $2, $3) "
                                       "ON CONFLICT DO NOTHING",
                                       "ingest_resend", 3, resend_types);
-        SPIPlanPtr dead = kept_plan(dead_plan, "SELECT count(*) FROM %s WHERE ticket = $1", "ingest_dead_letter", 1,
+        SPIPlanPtr dead = kept_plan(dead_plan,
+                                    "SELECT pg_catalog.count(*) FROM %s WHERE ticket OPERATOR(pg_catalog.=) $1",
+                                    "ingest_dead_letter", 1,
                                     resend_types);
         SPIPlanPtr check = kept_plan(check_plan,
                                      "SELECT ticket FROM %s WHERE role_oid OPERATOR(pg_catalog.=) ANY "
@@ -222,24 +224,26 @@ void prune_history() {
     }
 }
 
+// Under SPI: deletes the rows of an extension table whose time column is older than seconds.
+// Schema-qualified throughout, like all of the worker's own SQL.
+static void delete_older_than(const char *table, const char *column, int seconds) {
+    Oid types[1] = {TEXTOID};
+    Datum vals[1] = {CStringGetTextDatum(psprintf("%d seconds", seconds))};
+    SPI_execute_with_args(psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.<) pg_catalog.now() "
+                                   "OPERATOR(pg_catalog.-) $1::pg_catalog.interval",
+                                   ext_table(table), column),
+                          1, types, vals, nullptr, false, 0);
+}
+
 static void prune_history_now() {
     pg_guard([&] {
         start_batch_transaction("pruning history");
-        char *interval = psprintf("%d seconds", guc_ticket_retention_s);
-        Oid types[1] = {TEXTOID};
-        Datum vals[1] = {CStringGetTextDatum(interval)};
         SPI_connect();
-        SPI_execute_with_args(psprintf("DELETE FROM %s WHERE committed_at < now() - $1::interval",
-                                       ext_table("ingest_batch_log")), 1, types, vals, nullptr, false, 0);
-        SPI_execute_with_args(psprintf("DELETE FROM %s WHERE committed_at < now() - $1::interval",
-                                       ext_table("ingest_producer_batch")), 1, types, vals, nullptr, false, 0);
-        SPI_execute_with_args(psprintf("DELETE FROM %s WHERE committed_at < now() - $1::interval",
-                                       ext_table("ingest_resend")), 1, types, vals, nullptr, false, 0);
-        if (guc_dead_letter_retention_s > 0) {
-            Datum dl[1] = {CStringGetTextDatum(psprintf("%d seconds", guc_dead_letter_retention_s))};
-            SPI_execute_with_args(psprintf("DELETE FROM %s WHERE failed_at < now() - $1::interval",
-                                           ext_table("ingest_dead_letter")), 1, types, dl, nullptr, false, 0);
-        }
+        delete_older_than("ingest_batch_log", "committed_at", guc_ticket_retention_s);
+        delete_older_than("ingest_producer_batch", "committed_at", guc_ticket_retention_s);
+        delete_older_than("ingest_resend", "committed_at", guc_ticket_retention_s);
+        if (guc_dead_letter_retention_s > 0)
+            delete_older_than("ingest_dead_letter", "failed_at", guc_dead_letter_retention_s);
         SPI_finish();
         reclaim_table_stats(MyDatabaseId);
         PopActiveSnapshot();
