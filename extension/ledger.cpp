@@ -229,8 +229,9 @@ void prune_history() {
 static void delete_older_than(const char *table, const char *column, int seconds) {
     Oid types[1] = {TEXTOID};
     Datum vals[1] = {CStringGetTextDatum(psprintf("%d seconds", seconds))};
-    SPI_execute_with_args(psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.<) pg_catalog.now() "
-                                   "OPERATOR(pg_catalog.-) $1::pg_catalog.interval",
+    // OPERATOR() has no precedence of its own: parenthesize.
+    SPI_execute_with_args(psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.<) (pg_catalog.now() "
+                                   "OPERATOR(pg_catalog.-) $1::pg_catalog.interval)",
                                    ext_table(table), column),
                           1, types, vals, nullptr, false, 0);
 }
