@@ -9,7 +9,7 @@ command -v gnuplot >/dev/null || { echo "report: gnuplot not found (apt-get inst
 MD=$OUT/RESULTS.md
 G=$RAW/plot # gnuplot data files
 mkdir -p "$G"
-for f in single bulk latency memory; do [ -f "$RAW/$f.tsv" ] || : >"$RAW/$f.tsv"; done
+for f in single bulk latency memory extra; do [ -f "$RAW/$f.tsv" ] || : >"$RAW/$f.tsv"; done
 meta() { sed -n "s/^$1=//p" "$RAW/meta.env" | tail -1; }
 
 CONTENDERS="insert_sync_on insert_sync_off enqueue_wait_on enqueue_wait_off"
@@ -94,6 +94,38 @@ p99_check() { # p99_check contender text
 if [ -s "$RAW/latency.tsv" ]; then
   p99_check libpgingest "client (libpgingest) p99 ≤ 50 ms at half of its peak"
   p99_check enqueue_wait_on "SQL ingest_enqueue wait on p99 ≤ 50 ms at half of its peak (reference, not the client-library target)"
+fi
+
+# ---------------------------------------------------------------- issue 13 targets (web, overhead, pgbouncer)
+# value of an extra.tsv cell: extra PHASE CONTENDER CLIENTS FIELD (8 committed, 6 call rate, 9 rows before drain)
+extra() { awk -F'\t' -v p="$1" -v k="$2" -v c="$3" -v f="$4" '$1 == p && $2 == k && $3 == c {print ($4 == "ok" ? $f : $4); exit}' "$RAW/extra.tsv"; }
+WEB_C=$(meta BENCH_WEB_CLIENTS) WEB_H=$(meta BENCH_WEB_CLIENTS_HIGH) OVH_C=$(meta BENCH_OVERHEAD_CLIENTS) PGB_C=$(meta BENCH_PGB_CLIENTS)
+TARGETS13=$RAW/targets13.txt; : >"$TARGETS13"
+if [ -s "$RAW/extra.tsv" ] || grep -q "^bench_nopk	" "$RAW/single.tsv"; then
+  TARGETS_SAVE=$TARGETS; TARGETS=$TARGETS13
+  if grep -q "^web	" "$RAW/extra.tsv"; then
+    check_ratio "web table, $WEB_C clients, fire-and-forget: enqueue (JSON) wait off, committed incl. drain ≥ 3× INSERT sync off ($(cell "$(extra web enqueue_wait_off "$WEB_C" 8)") vs $(cell "$(extra web insert_sync_off "$WEB_C" 8)") rows/s)" \
+      "$(extra web enqueue_wait_off "$WEB_C" 8)" "$(extra web insert_sync_off "$WEB_C" 8)" 3
+    check_ratio "web table, $WEB_C clients, durable: enqueue (JSON) wait on ≥ 2× INSERT sync on ($(cell "$(extra web enqueue_wait_on "$WEB_C" 8)") vs $(cell "$(extra web insert_sync_on "$WEB_C" 8)") rows/s)" \
+      "$(extra web enqueue_wait_on "$WEB_C" 8)" "$(extra web insert_sync_on "$WEB_C" 8)" 2
+    check_ratio "web table, fire-and-forget at $WEB_H vs $WEB_C clients ≥ 0.9 ($(cell "$(extra web enqueue_wait_off "$WEB_H" 8)") vs $(cell "$(extra web enqueue_wait_off "$WEB_C" 8)") rows/s)" \
+      "$(extra web enqueue_wait_off "$WEB_H" 8)" "$(extra web enqueue_wait_off "$WEB_C" 8)" 0.9
+  fi
+  if grep -q "^bench_nopk	" "$RAW/single.tsv"; then
+    check_ratio "narrow table (bench_nopk), 16 clients, durable: enqueue wait on ≥ 1.0× INSERT sync on ($(cell "$(single bench_nopk enqueue_wait_on 16 8)") vs $(cell "$(single bench_nopk insert_sync_on 16 8)") rows/s)" \
+      "$(single bench_nopk enqueue_wait_on 16 8)" "$(single bench_nopk insert_sync_on 16 8)" 1.0
+    check_ratio "narrow table (bench_nopk), 16 clients, fire-and-forget: enqueue wait off (committed incl. drain) ≥ 1.5× INSERT sync off ($(cell "$(single bench_nopk enqueue_wait_off 16 8)") vs $(cell "$(single bench_nopk insert_sync_off 16 8)") rows/s)" \
+      "$(single bench_nopk enqueue_wait_off 16 8)" "$(single bench_nopk insert_sync_off 16 8)" 1.5
+  fi
+  if grep -q "^overhead	" "$RAW/extra.tsv"; then
+    check_ratio "call overhead, $OVH_C clients: enqueue calls/s (wait off) ≥ 0.67× calls/s that only build the row ($(cell "$(extra overhead enqueue_wait_off "$OVH_C" 6)") vs $(cell "$(extra overhead build_row "$OVH_C" 6)"))" \
+      "$(extra overhead enqueue_wait_off "$OVH_C" 6)" "$(extra overhead build_row "$OVH_C" 6)" 0.67
+  fi
+  if grep -q "^pgbouncer	" "$RAW/extra.tsv"; then
+    check_ratio "$PGB_C clients through pgbouncer, fire-and-forget: enqueue wait off (committed incl. drain) ≥ 3× INSERT sync off ($(cell "$(extra pgbouncer enqueue_wait_off "$PGB_C" 8)") vs $(cell "$(extra pgbouncer insert_sync_off "$PGB_C" 8)") rows/s)" \
+      "$(extra pgbouncer enqueue_wait_off "$PGB_C" 8)" "$(extra pgbouncer insert_sync_off "$PGB_C" 8)" 3
+  fi
+  TARGETS=$TARGETS_SAVE
 fi
 
 # ---------------------------------------------------------------- charts
@@ -204,6 +236,12 @@ fi
   echo
   cat "$TARGETS"
   echo
+  if [ -s "$TARGETS13" ]; then
+    echo "### Targets of issue 13 (web table, call overhead, pgbouncer; narrow table at 16 clients)"
+    echo
+    cat "$TARGETS13"
+    echo
+  fi
   echo "## 1. Single rows from N concurrent clients"
   echo
   echo "pgbench -M prepared -j $(meta BENCH_JOBS) -T $(meta BENCH_SECONDS) per cell, one row per transaction, each run from an empty"
@@ -321,6 +359,42 @@ fi
     done
     echo
     [ -f "$OUT/memory.png" ] && echo "![memory](memory.png)"
+  fi
+  if [ -s "$RAW/extra.tsv" ]; then
+    echo
+    echo "## 5. Web table, call overhead, pgbouncer"
+    echo
+    echo "\`bench/web_phases.sh\`. **web**: \`web_events (id bigserial PRIMARY KEY, at timestamptz DEFAULT now(), user_id int"
+    echo "REFERENCES users, kind text, path text, payload jsonb)\` with btree (user_id, at), btree (kind), GIN (payload);"
+    echo "$(meta BENCH_WEB_USERS) users; one event per pgbench transaction (\`bench/sql/web_insert.sql\`, \`web_enqueue.sql\`: the same"
+    echo "values, the enqueue as one JSON object whose missing keys id and at take their defaults in the worker),"
+    echo "-M prepared, $(meta BENCH_WEB_SECONDS) s. **overhead**: bench_nopk, the single-row enqueue of section 1 with wait off vs"
+    echo "\`SELECT length(ROW(...)::bench_nopk::text)\` (builds the same row, enqueues nothing), $(meta BENCH_OVERHEAD_SECONDS) s; compared"
+    echo "by calls/s. **pgbouncer**: $(meta BENCH_PGB_CLIENTS) pgbench clients (-M simple) to a pgbouncer started by the suite on"
+    echo "127.0.0.1 (transaction pooling, pool $(meta BENCH_PGB_POOL), trust), bench_nopk, $(meta BENCH_PGB_SECONDS) s; the acknowledgement mode is"
+    echo "the role's default (\`ALTER ROLE ... SET ingest.wait_for_commit / synchronous_commit\`), except the"
+    echo "*setlocal* row (\`BEGIN; SET LOCAL ingest.wait_for_commit = off; SELECT ingest_enqueue(...); COMMIT\`);"
+    echo "the durable and SET LOCAL rows are short checks ($(meta BENCH_PGB_CHECK_SECONDS) s). Each run from TRUNCATE + CHECKPOINT."
+    echo "*Rows before drain*: rows in the table when pgbench returned, before \`ingest_flush()\`: for a"
+    echo "durable acknowledgement it must equal the transactions."
+    echo
+    echo "| phase | contender | clients | transactions | calls/s | drain s | committed rows/s | rows before drain | rows in table | latency avg ms | avg rows per batch | note |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    while IFS=$'\t' read -r ph k c status tx tps drain crps before rows lat conn avgb failed note; do
+      if [ "$status" = ok ]; then
+        echo "| $ph | $k | $c | $(fmt "$tx") | $(fmt "$tps") | $drain | $(fmt "$crps") | $(fmt "$before") | $(fmt "$rows") | $lat | $avgb | $note |"
+      else
+        echo "| $ph | $k | $c | – | – | – | – | – | – | – | – | $status: $note |"
+      fi
+    done <"$RAW/extra.tsv"
+    if [ -s "$RAW/pgb_show.tsv" ]; then
+      echo
+      echo "What a pooled server connection runs with (\`SHOW\` through pgbouncer, as each role):"
+      echo
+      echo "| role | how | setting | value |"
+      echo "|---|---|---|---|"
+      awk -F'\t' '{printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4}' "$RAW/pgb_show.tsv"
+    fi
   fi
   echo
   echo "## Settings (identical for every contender)"

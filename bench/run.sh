@@ -15,7 +15,7 @@
 #   BENCH_SECONDS           measured duration of each single-row pgbench run [8]
 #   BENCH_CLIENTS           client counts of the single-row runs ["1 4 16 64 256 1000"]
 #   BENCH_TABLES            tables ["nopk pk"] (bench_nopk: no index; bench_pk: primary key on id)
-#   BENCH_PHASES            phases to run ["single bulk latency memory serve"]
+#   BENCH_PHASES            phases to run ["single bulk latency memory web overhead pgbouncer serve"]
 #   BENCH_JOBS              pgbench -j [2]
 #   BENCH_ARRAY_ROWS        rows per ingest_enqueue array call [1000]
 #   BENCH_ARRAY_SESSIONS    concurrent sessions of the array contender [4]
@@ -30,6 +30,10 @@
 #   BENCH_CLIENT_THREADS    producer threads for it [16]
 #   BENCH_SERVE_*           the serve phase (HTTP ingestion, bench/serve.sh: seconds, connections, batch,
 #                           contenders); writes bench/results/SERVE.md
+#   BENCH_WEB_*, BENCH_OVERHEAD_*, BENCH_PGB_*
+#                           the web-table, call-overhead and pgbouncer phases (bench/web_phases.sh:
+#                           seconds, clients, users, pool size, port); pgbouncer is installed with
+#                           apt-get by the phase when missing
 #   BENCH_PG_SETTINGS       extra postgresql.conf lines, ';'-separated (e.g. "commit_delay=100")
 #   BENCH_FLUSH_DELAY_US    >0: the server's every fdatasync (WAL flush) sleeps this long after the
 #                           real one (LD_PRELOAD of bench/slowflush.c), to model a slower disk [0]
@@ -48,7 +52,7 @@ BENCH_ROWS=${BENCH_ROWS:-10000000}
 BENCH_SECONDS=${BENCH_SECONDS:-8}
 BENCH_CLIENTS=${BENCH_CLIENTS:-1 4 16 64 256 1000}
 BENCH_TABLES=${BENCH_TABLES:-nopk pk}
-BENCH_PHASES=${BENCH_PHASES:-single bulk latency memory serve}
+BENCH_PHASES=${BENCH_PHASES:-single bulk latency memory web overhead pgbouncer serve}
 BENCH_JOBS=${BENCH_JOBS:-2}
 BENCH_ARRAY_ROWS=${BENCH_ARRAY_ROWS:-1000}
 BENCH_ARRAY_SESSIONS=${BENCH_ARRAY_SESSIONS:-4}
@@ -99,6 +103,7 @@ cleanup() {
   local rc=$?
   set +e
   for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  declare -F extra_cleanup >/dev/null && extra_cleanup
   if [ "$BENCH_KEEP_CLUSTER" = 1 ]; then
     log "cluster left running: PGHOST=$SOCK PGPORT=$BENCH_PORT PGDATABASE=bench"
   elif [ -f "$BENCH_DATA/$MARKER" ]; then
@@ -197,7 +202,7 @@ q -F $'\t' -c "SELECT name, current_setting(name) FROM pg_settings
 table_name() { echo "bench_$1"; }
 script_for() { # script_for TEMPLATE TABLE -> path of the instantiated pgbench script
   local out="$BENCH_TMP/$(basename "$1" .sql)_$2.sql"
-  sed -e "s/@TABLE@/$2/g" -e "s/@ARRAY@/$BENCH_ARRAY_ROWS/g" -e "s#@ROWEXPR@#$ROWEXPR#g" "$BENCH/sql/$1" >"$out" ||
+  sed -e "s/@TABLE@/$2/g" -e "s/@ARRAY@/$BENCH_ARRAY_ROWS/g" -e "s/@USERS@/${BENCH_WEB_USERS:-10000}/g" -e "s#@ROWEXPR@#$ROWEXPR#g" "$BENCH/sql/$1" >"$out" ||
     die "cannot instantiate $BENCH/sql/$1"
   echo "$out"
 }
@@ -492,6 +497,9 @@ run_memory_hook() {
   reset_table
 }
 
+# ---------------------------------------------------------------- 5.-7. web table, call overhead, pgbouncer
+. "$BENCH/web_phases.sh"
+
 # ---------------------------------------------------------------- the run
 T_START=$(date +%s)
 if has_phase single; then
@@ -540,6 +548,9 @@ if has_phase latency; then
 fi
 
 has_phase memory && run_memory
+has_phase web && run_web
+has_phase overhead && run_overhead
+has_phase pgbouncer && run_pgbouncer
 # HTTP ingestion (pgingest serve vs. node-postgres), its own report: bench/serve.sh
 has_phase serve && { BENCH_OUT=$BENCH_OUT BENCH_TMP=$BENCH_TMP "$BENCH/serve.sh" || log "serve phase failed (see $RAW/serve_*.log)"; }
 
