@@ -16,6 +16,11 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include <algorithm>
+#include <cstdlib>
+#include <sys/mman.h>
+#include <unistd.h>
+
 namespace pg_ingest {
 
 Shared *shared = nullptr;
@@ -85,6 +90,46 @@ void shmem_install_hooks() {
     shmem_request_hook = shmem_request;
     prev_shmem_startup_hook = shmem_startup_hook;
     shmem_startup_hook = shmem_startup;
+}
+
+// Which chunks of the ring this process has populated (one bit each; malloc'd once).
+constexpr uint64_t kPrefaultChunk = 256 * 1024;
+static uint64_t *populated = nullptr;
+
+static void populate(uint64_t offset, uint64_t len) {
+#ifdef MADV_POPULATE_WRITE
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = reinterpret_cast<uintptr_t>(shared->ring->data + offset);
+    uintptr_t start = from & ~(page - 1);
+    // Page-table entries only: no byte of the ring is read or written. Errors (an old kernel)
+    // leave the pages to be faulted in as before.
+    (void)madvise(reinterpret_cast<void *>(start), from + len - start, MADV_POPULATE_WRITE);
+#endif
+}
+
+void prefault_ring_range(uint64_t pos, uint64_t len) {
+    if (!shared)
+        return;
+    uint64_t cap = shared->ring->capacity;
+    uint64_t nchunks = (cap + kPrefaultChunk - 1) / kPrefaultChunk;
+    if (!populated) {
+        populated = static_cast<uint64_t *>(calloc((nchunks + 63) / 64, sizeof(uint64_t)));
+        if (!populated)
+            return;
+    }
+    for (uint64_t p = pos - pos % kPrefaultChunk; p < pos + len; p += kPrefaultChunk) {
+        uint64_t idx = (p % cap) / kPrefaultChunk;
+        if (populated[idx / 64] & (UINT64_C(1) << (idx % 64)))
+            continue;
+        populated[idx / 64] |= UINT64_C(1) << (idx % 64);
+        uint64_t off = idx * kPrefaultChunk;
+        populate(off, std::min(kPrefaultChunk, cap - off));
+    }
+}
+
+void prefault_ring() {
+    if (shared)
+        prefault_ring_range(0, shared->ring->capacity);
 }
 
 void shmem_require() {

@@ -84,6 +84,12 @@ extern Shared *shared;
 
 void shmem_install_hooks();
 void shmem_require(); // errors unless the library was preloaded and shared memory exists
+// Maps ring pages into this process's page tables ahead of use, in 256 kB chunks, each at most once
+// per process (Linux 5.14+ MADV_POPULATE_WRITE; elsewhere a no-op): without it a process takes a
+// page fault on every 4 kB ring page the first time the head passes it, which on a VM doubled the
+// cost of a single-row enqueue (docs/PERFORMANCE.md). Cannot fail, never reads or writes the ring.
+void prefault_ring_range(uint64_t pos, uint64_t len); // the chunks [pos, pos + len) touches
+void prefault_ring();                                   // all of it (the worker, which reads everywhere)
 TableStats *table_stats(Oid dboid, Oid reloid, bool create);
 // Whether this process found the statistics array full since the last call: the worker then
 // reclaims at once rather than at its next periodic pruning.

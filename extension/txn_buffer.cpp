@@ -223,6 +223,9 @@ static uint64 reserve_or_wait(uint64 len) {
 static uint64 hand_over(Pending *from, Pending *until, TransactionId xid, int waiter, uint64 gen) {
     ensure_worker(MyDatabaseId);
     uint64 len = envelope_size(from, until);
+    // Where the head is now, with room for a padding record before ours: the copy after the
+    // reservation then faults on no page.
+    prefault_ring_range(shared->ring->head.load(std::memory_order_relaxed), 2 * len);
     uint64 pos = reserve_or_wait(len);
 
     // From here to publish() nothing can fail.

@@ -619,6 +619,7 @@ void pg_ingest_worker_main(Datum arg) {
     my_slot = claim_slot(idx, dboid);
     pgstat_report_appname("pg_ingest worker");
     pin_input_formats(); // read queued rows back in the formats they were written with
+    prefault_ring();
     // Durability comes from the waiters' XLogFlush (see finish_batch), not from this process.
     SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
     ereport(LOG, (errmsg("pg_ingest worker started for database %u", dboid)));
