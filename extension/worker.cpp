@@ -113,13 +113,18 @@ static void discard_dropped_databases(const WorkerBatch &b) {
         if (it != checked.end() && now - it->second < 2 * USECS_PER_SEC)
             continue;
         checked[u.second] = now;
-        gone[u.second] = pg_guard([&] {
-            SetCurrentStatementStartTimestamp();
-            StartTransactionCommand();
-            bool exists = SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(u.second));
-            CommitTransactionCommand();
-            return !exists;
-        });
+        try {
+            gone[u.second] = pg_guard([&] {
+                SetCurrentStatementStartTimestamp();
+                StartTransactionCommand();
+                bool exists = SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(u.second));
+                CommitTransactionCommand();
+                return !exists;
+            });
+        } catch (const PgError &e) {
+            abort_batch_transaction(); // housekeeping: try again later, keep draining
+            ereport(WARNING, (errmsg("pg_ingest: could not look up database %u: %s", u.second, e.what())));
+        }
     }
     for (const auto &u : b.unserved) {
         auto it = gone.find(u.second);
