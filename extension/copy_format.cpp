@@ -13,6 +13,7 @@ extern "C" {
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
+#include "utils/varlena.h"
 }
 
 namespace pg_ingest {
@@ -184,6 +185,30 @@ static const char *const kInputSettings[] = {"DateStyle", "IntervalStyle", "Time
                                              "lc_monetary"};
 constexpr int kNumInputSettings = sizeof(kInputSettings) / sizeof(kInputSettings[0]);
 
+constexpr int kSearchPath = 3;
+
+// The caller's search_path with pg_temp moved to the end. In the worker, pg_temp is the worker's
+// own temporary schema, shared by every role whose code it runs: searched first (PostgreSQL's
+// default when it is not named) a type or table another role's code left there would shadow
+// this caller's. Last, it shadows nothing (functions and operators are never looked up there).
+static const char *search_path_temp_last(const char *path) {
+    char *raw = pstrdup(path);
+    List *elems = NIL;
+    StringInfoData out;
+    initStringInfo(&out);
+    if (SplitIdentifierString(raw, ',', &elems)) {
+        ListCell *lc;
+        foreach (lc, elems) {
+            const char *name = (const char *)lfirst(lc);
+            if (pg_strcasecmp(name, "pg_temp") == 0 || pg_strncasecmp(name, "pg_temp_", 8) == 0)
+                continue;
+            appendStringInfo(&out, "%s, ", quote_identifier(name));
+        }
+    }
+    appendStringInfoString(&out, "pg_temp");
+    return out.data;
+}
+
 void capture_input_settings(StringInfo out, bool pinned_formats) {
     for (int i = 0; i < kNumInputSettings; i++) {
         const char *v;
@@ -204,7 +229,9 @@ void apply_input_settings(const char *blob, uint32_t len) {
         size_t n = strnlen(p, (size_t)(end - p));
         if (n == (size_t)(end - p))
             ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("pg_ingest: malformed settings in a queued entry")));
-        (void)set_config_option(kInputSettings[i], p, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, ERROR, false);
+        const char *value = i == kSearchPath ? search_path_temp_last(p) : p;
+        (void)set_config_option(kInputSettings[i], value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, ERROR,
+                                false);
         p += n + 1;
     }
 }

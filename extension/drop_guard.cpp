@@ -5,6 +5,7 @@
 #include "drop_guard.hpp"
 
 #include "shmem.hpp"
+#include "txn_buffer.hpp"
 
 extern "C" {
 #include "catalog/objectaccess.h"
@@ -45,6 +46,10 @@ static void on_object_access(ObjectAccessType access, Oid classId, Oid objectId,
     char *name = get_extension_name(objectId);
     if (!name || strcmp(name, "pg_ingest") != 0)
         return;
+    if (txn_has_rows())
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                        errmsg("cannot drop extension pg_ingest in a transaction that enqueued rows"),
+                        errhint("Commit or roll back the rows first.")));
     uint64 rows = queued_rows_here();
     if (rows > 0)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),

@@ -37,7 +37,9 @@ namespace pg_ingest {
 // it later. Known from this backend's own statistics (track_counts); parents that are partitioned
 // tables are not looked into.
 static void check_fk_parents_unwritten(Relation rel) {
-    if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+    // In the worker (a role's trigger enqueues) the rows are taken only after its batch commits,
+    // so the parents it wrote will be visible.
+    if (am_ingest_worker || !TransactionIdIsValid(GetTopTransactionIdIfAny()))
         return; // this transaction has written nothing
     ListCell *lc;
     foreach (lc, RelationGetFKeyList(rel)) {
@@ -361,6 +363,8 @@ PGI_FUNCTION(pg_ingest_enqueue_copy) {
 PGI_FUNCTION(pg_ingest_flush) {
     return pg_guard([&]() -> Datum {
         shmem_require();
+        if (am_ingest_worker)
+            PG_RETURN_BOOL(false); // called by a role's code in the worker: it would wait for itself
         int64 timeout_ms = 30000;
         if (!PG_ARGISNULL(0)) {
             Interval *iv = PG_GETARG_INTERVAL_P(0);

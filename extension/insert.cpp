@@ -16,6 +16,7 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "commands/copy.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "nodes/pg_list.h"
@@ -156,15 +157,32 @@ template <typename F> static void run_as_role(const Group &g, F &&f) {
     GetUserIdAndSecContext(&save_userid, &save_sec);
     int nest = NewGUCNestLevel();
     apply_input_settings(g.settings.data(), (uint32_t)g.settings.size());
+    // SET CONSTRAINTS is transaction state, not a setting: a role's code that deferred them must
+    // not defer the next role's (its deferred triggers would then fire inside that role's
+    // restricted operation and fail). Every group starts with all constraints immediate.
+    ConstraintsSetStmt *all_immediate = makeNode(ConstraintsSetStmt);
+    all_immediate->constraints = NIL;
+    all_immediate->deferred = false;
+    AfterTriggerSetState(all_immediate);
     SetUserIdAndSecContext(g.roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+    running_user_code = 1;
     f();
+    running_user_code = 0;
     SetUserIdAndSecContext(save_userid, save_sec);
     AtEOXact_GUC(false, nest);
 }
 
+volatile sig_atomic_t running_user_code = 0;
+
 void end_group_timeout() {
+    running_user_code = 0;
+    // A timeout that fired after the group's last interrupt check must not cancel whatever runs
+    // next (another role's group): clear its pending cancel along with it.
+    bool fired = get_timeout_indicator(STATEMENT_TIMEOUT, true);
     if (get_timeout_active(STATEMENT_TIMEOUT))
         disable_timeout(STATEMENT_TIMEOUT, false);
+    if (fired)
+        QueryCancelPending = false;
 }
 
 // Row-level security applies to the enqueuing role: COPY FROM would bypass its policies, so the

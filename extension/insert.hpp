@@ -15,4 +15,7 @@ void insert_group_rows(WorkerBatch &b, const Group &g, bool isolate_bad_rows);
 // Ends a group's ingest.group_timeout; the batch's error path calls it after an error.
 void end_group_timeout();
 
+// Set while a role's code runs (read by the worker's SIGTERM handler).
+extern volatile sig_atomic_t running_user_code;
+
 } // namespace pg_ingest

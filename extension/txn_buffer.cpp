@@ -313,6 +313,8 @@ static void maybe_spill() {
     buf.pending_tail = link;
 }
 
+bool txn_has_rows() { return buf.pending_head != nullptr || buf.n_spilled > 0; }
+
 static void reset_pending() {
     buf.pending_head = nullptr;
     buf.pending_tail = &buf.pending_head;

@@ -46,6 +46,9 @@ struct SliceWriter {
     }
 };
 
+// Whether this backend's transaction has rows buffered or handed over early (not yet committed).
+bool txn_has_rows();
+
 // Registers the transaction callbacks that hand the buffer over (idempotent).
 void enqueue_install_callbacks();
 

@@ -18,6 +18,7 @@
 extern "C" {
 #include "access/transam.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "nodes/makefuncs.h"
 #include "pgstat.h"
@@ -53,6 +54,13 @@ static Oid my_db = InvalidOid;
 static void handle_sigterm(SIGNAL_ARGS) {
     int save_errno = errno;
     got_sigterm = true;
+    // Inside a role's code (which may catch the group timeout's cancel and go on), a shutdown or
+    // pg_terminate_backend must still end the worker: as for a backend, at the next interrupt
+    // check, with a FATAL that no exception handler can catch.
+    if (running_user_code) {
+        ProcDiePending = true;
+        InterruptPending = true;
+    }
     SetLatch(MyLatch);
     errno = save_errno;
 }
@@ -265,6 +273,10 @@ static void attempt_batch(WorkerBatch &b, bool isolate_bad_rows) {
     mark_duplicates(b);
     for (const Group &g : b.groups)
         insert_group_rows(b, g, isolate_bad_rows);
+    // Temporary objects a role's code created in this session (a security-restricted operation
+    // refuses temporary tables, not temporary types or functions) go with the batch; the staging
+    // tables of RLS groups would go at commit anyway.
+    pg_guard([] { ResetTempTableNamespace(); });
     log_batch(b);
     confirm_waiters(b);
     pg_guard([&] {
