@@ -189,14 +189,19 @@ static uint64 reserve_or_wait(uint64 len) {
                                   (unsigned long long)buf.spilled_bytes, (unsigned long long)len, guc_ring_size_kb),
                         errhint("Commit in smaller transactions, use COPY for very large loads, or raise "
                                 "ingest.ring_size.")));
+    // The last part of the ring is the workers': rows that a role's trigger enqueues from inside
+    // a worker are handed over at the worker's commit, and if backends could fill the ring with
+    // that database's rows, the commit that would drain them could never get room.
+    uint64 headroom = am_ingest_worker ? 0 : Min(ring->capacity / 16, (uint64)4 * 1024 * 1024);
     uint64 pos;
-    if (ring->reserve(len, &pos))
+    auto try_reserve = [&] { return ring->used() + len + headroom <= ring->capacity && ring->reserve(len, &pos); };
+    if (try_reserve())
         return pos;
     TimestampTz start = GetCurrentTimestamp();
     pgstat_report_wait_start(PG_WAIT_EXTENSION);
     ConditionVariablePrepareToSleep(&shared->space_cv);
     for (;;) {
-        if (ring->reserve(len, &pos))
+        if (try_reserve())
             break;
         long waited = (long)((GetCurrentTimestamp() - start) / 1000);
         // In a pg_ingest worker (a trigger of a target enqueues) nobody else may free the room.
