@@ -524,8 +524,10 @@ static void on_xact(XactEvent event, void *) {
         case XACT_EVENT_PREPARE:
         case XACT_EVENT_PRE_PREPARE:
             if (buf.pending_head || buf.n_spilled)
-                ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                                errmsg("cannot PREPARE a transaction that has enqueued pg_ingest rows")));
+                pg_guard([] { // raised as a PgError: no longjmp out of this try block
+                    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                                    errmsg("cannot PREPARE a transaction that has enqueued pg_ingest rows")));
+                });
             break;
         default:
             break;
