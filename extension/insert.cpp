@@ -173,9 +173,27 @@ template <typename F> static void run_as_role(const Group &g, F &&f) {
 }
 
 volatile sig_atomic_t running_user_code = 0;
+volatile sig_atomic_t group_overdue = 0;
+static TimeoutId overdue_timeout = MAX_TIMEOUTS;
+
+// Fires with the group's statement timeout. A role's code may catch that cancel and go on; a
+// shutdown requested meanwhile (or later) then ends the worker instead of waiting for it.
+static void group_overdue_handler() {
+    group_overdue = 1;
+    if (worker_shutdown_requested) {
+        ProcDiePending = true;
+        InterruptPending = true;
+        SetLatch(MyLatch);
+    }
+}
+
+void register_group_timeout() { overdue_timeout = RegisterTimeout(USER_TIMEOUT, group_overdue_handler); }
 
 void end_group_timeout() {
     running_user_code = 0;
+    group_overdue = 0;
+    if (overdue_timeout != MAX_TIMEOUTS && get_timeout_active(overdue_timeout))
+        disable_timeout(overdue_timeout, false);
     // A timeout that fired after the group's last interrupt check must not cancel whatever runs
     // next (another role's group): clear its pending cancel along with it.
     bool fired = get_timeout_indicator(STATEMENT_TIMEOUT, true);
@@ -223,8 +241,11 @@ static void insert_with_rls(const Group &g, Relation rel, List *attnames, const 
 // cannot stall the database's worker for longer: the statement-timeout error makes the group
 // retry, then fail. The caller's error path ends the timeout (end_group_timeout).
 static void insert_group(const Group &g, const std::vector<Segment> &segs) {
-    if (guc_group_timeout_ms > 0)
+    if (guc_group_timeout_ms > 0) {
         enable_timeout_after(STATEMENT_TIMEOUT, guc_group_timeout_ms);
+        if (overdue_timeout != MAX_TIMEOUTS)
+            enable_timeout_after(overdue_timeout, guc_group_timeout_ms);
+    }
     Relation rel = table_open(g.reloid, RowExclusiveLock);
     List *attnames = group_attnames(g, rel);
     if (check_enable_rls(g.reloid, g.roleid, false) == RLS_ENABLED)

@@ -15,7 +15,13 @@ void insert_group_rows(WorkerBatch &b, const Group &g, bool isolate_bad_rows);
 // Ends a group's ingest.group_timeout; the batch's error path calls it after an error.
 void end_group_timeout();
 
-// Set while a role's code runs (read by the worker's SIGTERM handler).
+// Set while a role's code runs, and once its group is past ingest.group_timeout (read by the
+// worker's SIGTERM handler: only then does a shutdown end the worker rather than let it drain).
 extern volatile sig_atomic_t running_user_code;
+extern volatile sig_atomic_t group_overdue;
+// Set by the worker's SIGTERM handler.
+extern volatile sig_atomic_t worker_shutdown_requested;
+// Registers the group's overdue timeout; once, in the worker, after connecting.
+void register_group_timeout();
 
 } // namespace pg_ingest

@@ -48,16 +48,19 @@ namespace pg_ingest {
 // Worker state.
 
 static volatile sig_atomic_t got_sigterm = false;
+volatile sig_atomic_t worker_shutdown_requested = 0;
 static WorkerSlot *my_slot = nullptr;
 static Oid my_db = InvalidOid;
 
 static void handle_sigterm(SIGNAL_ARGS) {
     int save_errno = errno;
     got_sigterm = true;
-    // Inside a role's code (which may catch the group timeout's cancel and go on), a shutdown or
-    // pg_terminate_backend must still end the worker: as for a backend, at the next interrupt
-    // check, with a FATAL that no exception handler can catch.
-    if (running_user_code) {
+    worker_shutdown_requested = 1;
+    // A role's code that is past its group timeout (it may have caught the cancel and gone on)
+    // must not hold up a shutdown or pg_terminate_backend: end the worker as a backend would be,
+    // at the next interrupt check, with a FATAL that no exception handler catches. Any other
+    // group finishes, and the worker drains the ring before it exits.
+    if (running_user_code && group_overdue) {
         ProcDiePending = true;
         InterruptPending = true;
     }
@@ -637,6 +640,7 @@ void pg_ingest_worker_main(Datum arg) {
     pgstat_report_appname("pg_ingest worker");
     pin_input_formats(); // read queued rows back in the formats they were written with
     prefault_ring();
+    register_group_timeout();
     // Durability comes from the waiters' XLogFlush (see finish_batch), not from this process.
     SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
     ereport(LOG, (errmsg("pg_ingest worker started for database %u", dboid)));
