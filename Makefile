@@ -13,7 +13,7 @@ MODULE_big = pg_ingest
 MODULEDIR  = extension
 OBJS       = $(patsubst %.cpp,%.o,$(wildcard extension/*.cpp))
 DATA       = extension/pg_ingest--0.1.0.sql extension/pg_ingest--0.2.0.sql \
-             extension/pg_ingest--0.1.0--0.2.0.sql
+             extension/pg_ingest--0.1.0--0.2.0.sql extension/pg_ingest--0.2.0--0.3.0.sql
 PGFILEDESC = "pg_ingest - asynchronous batched ingestion"
 
 PG_CONFIG ?= pg_config

@@ -31,7 +31,7 @@ extern "C" {
 namespace pg_ingest {
 
 // The schema pg_ingest was created in (PostgreSQL 15 exports no helper for this).
-static Oid extension_schema() {
+Oid extension_schema() {
     Oid ext = get_extension_oid("pg_ingest", true);
     if (!OidIsValid(ext))
         return InvalidOid;

@@ -21,6 +21,8 @@ void store_dead_letters(const Group &g, const std::vector<DeadRow> &rows);
 // tables (every few minutes, sooner when the slots are all taken; a failure is only logged).
 void prune_history();
 
+// The schema pg_ingest is installed in, or InvalidOid (catalog lookup; needs a transaction).
+Oid extension_schema();
 // Whether the extension is (still) installed in this database; runs its own transaction.
 bool extension_installed();
 // Forgets the cached extension schema (after a failed batch: it may have been dropped or recreated).

@@ -5,6 +5,7 @@
 #include "settings.hpp"
 #include "shmem.hpp"
 #include "txn_buffer.hpp"
+#include "wal_queue.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -29,4 +30,7 @@ void _PG_init(void) {
     // after every other extension's pre-commit work (e.g. postgres_fdw's remote commit).
     enqueue_install_callbacks();
     install_drop_guard();
+    // After every start (and a crash-restart, and promotion) it starts a worker per database, so
+    // that envelopes logged in ingest_queue but lost from the ring land without a new enqueue.
+    register_launcher();
 }

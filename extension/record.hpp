@@ -27,6 +27,12 @@ struct EnvelopeHeader {
     uint32_t nentries;
     uint64_t waiter_gen; // generation the waiter published in its WaitSlot
     int64_t enqueued_at; // TimestampTz of the hand-over
+    // The envelope's row in ingest_queue (wal_queue.cpp), which the worker deletes in the
+    // transaction that inserts the rows; queue_id 0: not logged there.
+    uint64_t queue_id;
+    uint32_t queue_block; // its tuple id
+    uint16_t queue_offset;
+    uint16_t reserved;
 };
 
 enum EntryFlags : uint16_t {

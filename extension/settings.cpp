@@ -5,6 +5,7 @@
 
 extern "C" {
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 }
 
 namespace pg_ingest {
@@ -18,12 +19,36 @@ int guc_flush_interval_ms = 10;
 int guc_enqueue_timeout_ms = 10000;
 int guc_wait_timeout_ms = 30000;
 bool guc_wait_for_commit = true;
+int guc_ack = (int)AckMode::kCommitted;
 int guc_test_worker_delay_ms = 0;
 int guc_max_tables = 1024;
 int guc_ticket_retention_s = 24 * 3600;
 int guc_worker_idle_timeout_s = 300;
 int guc_group_timeout_ms = 60000;
 int guc_dead_letter_retention_s = 7 * 24 * 3600;
+
+// The two settings' current sources: the one set at the more specific level (SET / SET LOCAL over a
+// role or database default over postgresql.conf) decides; ingest.ack wins a tie. The config
+// records are allocated once and never move, so their addresses are looked up once.
+static struct config_generic *find_setting(const char *name) {
+    struct config_generic **vars = get_guc_variables();
+    int n = GetNumConfigOptions();
+    for (int i = 0; i < n; i++)
+        if (strcmp(vars[i]->name, name) == 0)
+            return vars[i];
+    return nullptr;
+}
+
+AckMode effective_ack() {
+    static struct config_generic *ack = nullptr, *alias = nullptr;
+    if (!ack) {
+        ack = find_setting("ingest.ack");
+        alias = find_setting("ingest.wait_for_commit");
+    }
+    if (ack && alias && alias->source > ack->source)
+        return guc_wait_for_commit ? AckMode::kCommitted : AckMode::kQueued;
+    return (AckMode)guc_ack;
+}
 
 void define_settings() {
     DefineCustomIntVariable("ingest.ring_size", "Size of the shared-memory ring that holds queued rows.", nullptr,
@@ -52,8 +77,19 @@ void define_settings() {
                             "Longest a committing transaction waits for the worker to commit its rows.", nullptr,
                             &guc_wait_timeout_ms, 30000, 1, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
                             nullptr);
+    static const struct config_enum_entry ack_options[] = {
+        {"committed", (int)AckMode::kCommitted, false},
+        {"logged", (int)AckMode::kLogged, false},
+        {"queued", (int)AckMode::kQueued, false},
+        {nullptr, 0, false},
+    };
+    DefineCustomEnumVariable("ingest.ack",
+                             "When COMMIT returns for enqueued rows: committed (the worker committed them), logged "
+                             "(they are in flushed WAL and land exactly once), queued (at once; in WAL, not flushed).",
+                             nullptr, &guc_ack, (int)AckMode::kCommitted, ack_options, PGC_USERSET, 0, nullptr,
+                             nullptr, nullptr);
     DefineCustomBoolVariable("ingest.wait_for_commit",
-                             "Whether COMMIT waits until the worker has committed the transaction's rows.", nullptr,
+                             "Deprecated alias of ingest.ack: on = committed, off = queued.", nullptr,
                              &guc_wait_for_commit, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("ingest.max_tables", "Target tables tracked in ingest_status.", nullptr, &guc_max_tables,
                             1024, 16, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);

@@ -12,7 +12,18 @@ extern int guc_batch_bytes_kb;
 extern int guc_flush_interval_ms;
 extern int guc_enqueue_timeout_ms;
 extern int guc_wait_timeout_ms;
-extern bool guc_wait_for_commit;
+extern bool guc_wait_for_commit; // deprecated alias of ingest.ack (effective_ack)
+extern int guc_ack;
+
+// ingest.ack: when COMMIT returns for the rows a transaction enqueued.
+enum class AckMode : int {
+    kCommitted = 0, // once the worker has committed them (and its commit is flushed)
+    kLogged = 1,    // once their envelope is in flushed WAL (ingest_queue); not inserted yet
+    kQueued = 2,    // at once; the envelope is in WAL, flushed within ~3 x wal_writer_delay
+};
+// The mode in force: ingest.ack, or the deprecated ingest.wait_for_commit when that one was set
+// at a more specific level (see settings.cpp).
+AckMode effective_ack();
 extern int guc_test_worker_delay_ms;
 extern int guc_max_tables;
 extern int guc_ticket_retention_s;

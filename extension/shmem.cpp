@@ -81,6 +81,12 @@ static void shmem_startup() {
         // microseconds, ahead of any ticket an earlier run could have handed out.
         shared->next_ticket.store((uint64_t)GetCurrentTimestamp(), std::memory_order_relaxed);
         shared->stats_reset.store(GetCurrentTimestamp(), std::memory_order_relaxed);
+        // This ring's identity (wal_queue.cpp): rows of ingest_queue written under another one
+        // (before a crash, or on the primary this server was a standby of) are not in the ring.
+        uint64_t rnd = 0;
+        if (!pg_strong_random(&rnd, sizeof(rnd)))
+            rnd = (uint64_t)MyProcPid << 32;
+        shared->boot = ((uint64_t)GetCurrentTimestamp() ^ rnd) & INT64_MAX;
     }
     LWLockRelease(AddinShmemInitLock);
 }

@@ -27,6 +27,7 @@ struct WorkerSlot {
     Latch *latch;
     int start_attempts; // consecutive starts that did not get connected (e.g. database dropped)
     std::atomic<int> exiting; // set while the worker decides to exit idle (see try_idle_exit)
+    std::atomic<int> recovered; // its worker copied the logged envelopes of earlier boots into the ring
     std::atomic<uint64_t> scan_low; // lowest ring position this worker may still read
     std::atomic<uint64_t> done_pos; // every record of this database below it is handled
     std::atomic<uint64_t> commit_lsn; // end of this worker's latest commit record
@@ -70,6 +71,7 @@ struct Shared {
     LWLock *stats_lock; // stats key insertion, last_error text, stats reset
     std::atomic<uint64_t> next_ticket;
     std::atomic<int64_t> stats_reset;
+    uint64_t boot; // random per shared-memory initialisation: the ring's identity in ingest_queue
     ConditionVariable space_cv; // broadcast when tail moves
     int nworkers;
     int nwaitslots;

@@ -12,6 +12,7 @@
 #include "copy_format.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
+#include "wal_queue.hpp"
 #include "worker_slots.hpp"
 
 extern "C" {
@@ -19,6 +20,7 @@ extern "C" {
 #include "pgstat.h"
 #include "replication/syncrep.h"
 #include "storage/proc.h"
+#include "utils/guc.h"
 }
 
 // SQLSTATE of the warning that a committing transaction's rows were dead-lettered (class 01,
@@ -223,26 +225,10 @@ static uint64 reserve_or_wait(uint64 len) {
     return pos;
 }
 
-// Copies the entries [from, until) into one envelope and publishes it. Returns its position.
-// waiter/gen describe a backend that waits before committing (cancellable), or -1.
-static uint64 hand_over(Pending *from, Pending *until, TransactionId xid, int waiter, uint64 gen) {
-    ensure_worker(MyDatabaseId);
-    uint64 len = envelope_size(from, until);
-    // Where the head is now, with room for a padding record before ours: the copy after the
-    // reservation then faults on no page.
-    prefault_ring_range(shared->ring->head.load(std::memory_order_relaxed), 2 * len);
-    uint64 pos = reserve_or_wait(len);
-
-    // From here to publish() nothing can fail.
-    Ring *ring = shared->ring;
-    EnvelopeHeader *env = envelope_of(ring, pos);
-    env->dboid = MyDatabaseId;
-    env->xid = xid;
-    env->waiter = waiter;
-    env->waiter_gen = gen;
-    env->enqueued_at = GetCurrentTimestamp();
+// Writes the entries [from, until) at dst (the bytes after an EnvelopeHeader). Cannot fail.
+static uint32 write_entries(Pending *from, Pending *until, unsigned char *dst) {
     uint32 n = 0;
-    EntryHeader *e = first_entry(ring, pos);
+    EntryHeader *e = reinterpret_cast<EntryHeader *>(dst);
     for (Pending *p = from; p != until; p = p->next, n++) {
         uint32 plen = p->producer ? (uint32)strlen(p->producer) : 0;
         e->len = (uint32)pending_entry_size(p);
@@ -264,8 +250,45 @@ static uint64 hand_over(Pending *from, Pending *until, TransactionId xid, int wa
         memcpy((void *)entry_data(e), p->data.data, p->data.len);
         e = next_entry(e);
     }
-    env->nentries = n;
+    return n;
+}
+
+// Copies the entries [from, until) into one envelope and publishes it. Returns its position.
+// waiter/gen describe a backend that waits before committing (cancellable), or -1. With a valid
+// queue (wal_queue.cpp) the envelope is first inserted into ingest_queue in the current
+// (sub)transaction, whose xid it then carries.
+static uint64 hand_over(Pending *from, Pending *until, TransactionId xid, int waiter, uint64 gen, Oid queue) {
+    ensure_worker(MyDatabaseId);
+    uint64 len = envelope_size(from, until);
+    EnvelopeHeader logged{};
+    logged.enqueued_at = GetCurrentTimestamp();
+    unsigned char *copy = nullptr;
+    if (OidIsValid(queue)) {
+        // Serialize and log first (both may fail), then reserve, copy, publish.
+        copy = (unsigned char *)palloc(len - kEnvelopeOverhead);
+        logged.nentries = write_entries(from, until, copy);
+        log_envelope(queue, (const char *)copy, len - kEnvelopeOverhead, &logged);
+    }
+    // Where the head is now, with room for a padding record before ours: the copy after the
+    // reservation then faults on no page.
+    prefault_ring_range(shared->ring->head.load(std::memory_order_relaxed), 2 * len);
+    uint64 pos = reserve_or_wait(len);
+
+    // From here to publish() nothing can fail.
+    Ring *ring = shared->ring;
+    EnvelopeHeader *env = envelope_of(ring, pos);
+    *env = logged;
+    env->dboid = MyDatabaseId;
+    env->xid = xid;
+    env->waiter = waiter;
+    env->waiter_gen = gen;
+    if (copy)
+        memcpy(first_entry(ring, pos), copy, len - kEnvelopeOverhead);
+    else
+        env->nentries = write_entries(from, until, reinterpret_cast<unsigned char *>(first_entry(ring, pos)));
     ring->publish(pos, len);
+    if (copy)
+        pfree(copy);
 
     for (Pending *p = from; p != until; p = p->next) {
         TableStats *ts = table_stats(MyDatabaseId, p->reloid, true);
@@ -298,6 +321,9 @@ static void maybe_spill() {
     if (!*link)
         return;
     TransactionId xid = GetCurrentTransactionId();
+    // Spilled rows are logged whatever ingest.ack says: across a crash they must be
+    // all-or-nothing with the rest of the transaction.
+    Oid queue = queue_relid();
     Pending *from = *link;
     while (from) {
         // Split into envelopes no larger than the spill threshold.
@@ -307,7 +333,7 @@ static void maybe_spill() {
             size += pending_entry_size(until);
             until = until->next;
         } while (until && size + pending_entry_size(until) <= spill_threshold());
-        uint64 pos = hand_over(from, until, xid, -1, 0);
+        uint64 pos = hand_over(from, until, xid, -1, 0, queue);
         remember_spill(pos);
         buf.spilled_bytes += shared->ring->length(pos);
         for (Pending *p = from; p != until; p = p->next)
@@ -436,6 +462,12 @@ static void wait_for_worker(uint64 pos, WaitFor what, uint64 gen) {
                                   "ingest_dead_letters(ticket) lists them.")));
 }
 
+// Like SET LOCAL synchronous_commit, for this transaction's commit record (undone at its end).
+static void set_local_synchronous_commit(const char *value) {
+    (void)set_config_option("synchronous_commit", value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
+                            false);
+}
+
 static void hand_over_at_commit(bool pre_commit) {
     if (!buf.pending_head && buf.n_spilled == 0)
         return;
@@ -447,8 +479,28 @@ static void hand_over_at_commit(bool pre_commit) {
         xid = GetTopTransactionId();
     // Code run by a pg_ingest worker (a target's trigger that enqueues) never waits: the rows go
     // over tagged with the worker's xid, and a worker takes them once that transaction committed.
-    bool wait = guc_wait_for_commit && !am_ingest_worker;
+    AckMode mode = am_ingest_worker ? AckMode::kQueued : effective_ack();
+    bool wait = mode == AckMode::kCommitted;
     if (pre_commit) {
+        // The envelope goes into ingest_queue too (WAL) unless COMMIT waits for the worker's own
+        // commit anyway and nothing else in this transaction must be atomic with the rows.
+        Oid queue = queue_relid();
+        if (!OidIsValid(queue) && mode == AckMode::kLogged)
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("ingest.ack = logged needs pg_ingest 0.3.0 or later in this database"),
+                            errhint("Run ALTER EXTENSION pg_ingest UPDATE.")));
+        if (mode == AckMode::kCommitted && !TransactionIdIsValid(xid))
+            queue = InvalidOid;
+        if (OidIsValid(queue) && !TransactionIdIsValid(xid)) {
+            // Only the envelope needs this transaction's xid: with queued, its commit need not
+            // wait for the WAL flush (like synchronous_commit = off, which bounds the loss).
+            if (mode == AckMode::kQueued)
+                set_local_synchronous_commit("off");
+            xid = GetTopTransactionId();
+        }
+        // logged: the commit record (and the envelope before it) must be flushed.
+        if (mode == AckMode::kLogged && synchronous_commit == SYNCHRONOUS_COMMIT_OFF)
+            set_local_synchronous_commit("on");
         int waiter = -1;
         uint64 gen = 0;
         if (wait) {
@@ -463,7 +515,7 @@ static void hand_over_at_commit(bool pre_commit) {
             // The rows must be atomic with this transaction's other writes: the worker inserts
             // them, tells us (INSERTED), and commits only once it has seen our commit.
             if (buf.pending_head) {
-                buf.last_envelope_pos = hand_over(buf.pending_head, nullptr, xid, waiter, gen);
+                buf.last_envelope_pos = hand_over(buf.pending_head, nullptr, xid, waiter, gen, queue);
                 if (wait)
                     wait_for_worker(buf.last_envelope_pos, WaitFor::kInsertedBeforeCommit, gen);
             } else
@@ -475,7 +527,7 @@ static void hand_over_at_commit(bool pre_commit) {
             return;
         }
         // No xid: nothing else in this transaction must be atomic with the rows.
-        uint64 pos = hand_over(buf.pending_head, nullptr, InvalidTransactionId, waiter, gen);
+        uint64 pos = hand_over(buf.pending_head, nullptr, InvalidTransactionId, waiter, gen, InvalidOid);
         if (wait)
             wait_for_worker(pos, WaitFor::kDoneBeforeCommit, gen); // an error here withdrew them
         buf.handed_over_without_xid = true;

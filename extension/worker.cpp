@@ -13,6 +13,7 @@
 #include "ledger.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
+#include "wal_queue.hpp"
 #include "worker_slots.hpp"
 
 extern "C" {
@@ -51,6 +52,7 @@ static volatile sig_atomic_t got_sigterm = false;
 volatile sig_atomic_t worker_shutdown_requested = 0;
 static WorkerSlot *my_slot = nullptr;
 static Oid my_db = InvalidOid;
+static bool probing = false; // started by the launcher: exit as soon as there is nothing to do
 
 static void handle_sigterm(SIGNAL_ARGS) {
     int save_errno = errno;
@@ -71,7 +73,9 @@ static void handle_sigterm(SIGNAL_ARGS) {
 // ---------------------------------------------------------------------------------------------
 // Collecting a batch from the ring.
 
-// Thrown when a waiting backend withdrew its rows while we were inserting them.
+// Thrown when a waiting backend withdrew its rows while we were inserting them, or when an
+// envelope's ingest_queue row was consumed already (recovered twice): the batch is redone
+// without it.
 struct WithdrawnEnvelope {
     uint64_t pos;
 };
@@ -282,6 +286,10 @@ static void attempt_batch(WorkerBatch &b, bool isolate_bad_rows) {
     pg_guard([] { ResetTempTableNamespace(); });
     log_batch(b);
     confirm_waiters(b);
+    // Exactly once across crashes: the envelopes' ingest_queue rows go in this transaction.
+    std::vector<uint64_t> gone = consume_logged(b.envelopes);
+    if (!gone.empty())
+        throw WithdrawnEnvelope{gone.front()};
     pg_guard([&] {
         PopActiveSnapshot();
         CommitTransactionCommand();
@@ -562,6 +570,9 @@ static void worker_loop() {
     TimestampTz last_work = GetCurrentTimestamp();
     uint64_t drain_target = 0;
     bool draining = false;
+    bool recovering = true;
+    uint64_t recovered_after = 0, recovered = 0;
+    bool did_work = false;
     for (;;) {
         pg_guard([] {
             CHECK_FOR_INTERRUPTS();
@@ -574,6 +585,17 @@ static void worker_loop() {
             draining = true;
             drain_target = ring()->head.load(std::memory_order_acquire);
             ereport(LOG, (errmsg("pg_ingest worker draining the ring before exit")));
+        }
+        if (recovering) {
+            // Logged envelopes that a crash or failover took out of the ring go back into it
+            // first, as far as it has room (the rest after the next batches).
+            recovering = recover_logged(&recovered_after, &recovered);
+            if (!recovering) {
+                my_slot->recovered.store(1, std::memory_order_release);
+                if (recovered)
+                    ereport(LOG, (errmsg("pg_ingest worker recovered %llu logged envelopes for database %u",
+                                         (unsigned long long)recovered, my_db)));
+            }
         }
         if (guc_test_worker_delay_ms > 0 && !draining)
             test_delay();
@@ -589,6 +611,7 @@ static void worker_loop() {
         prune_history();
         if (!b.envelopes.empty()) {
             last_work = GetCurrentTimestamp();
+            did_work = true;
             bool stored = process_batch(b);
             release_session_locks();
             if (!stored)
@@ -601,12 +624,17 @@ static void worker_loop() {
         update_oldest();
         if (draining && my_slot->scan_low.load() >= drain_target)
             return;
-        if (!draining && guc_worker_idle_timeout_s > 0 && b.first_pending == UINT64_MAX &&
-            GetCurrentTimestamp() - last_work > (int64)guc_worker_idle_timeout_s * USECS_PER_SEC &&
-            try_idle_exit(my_slot, my_db)) {
+        // A probing worker (the launcher's) that found nothing leaves at once.
+        bool idle_long = (probing && !did_work && !recovering) ||
+                         (guc_worker_idle_timeout_s > 0 &&
+                          GetCurrentTimestamp() - last_work > (int64)guc_worker_idle_timeout_s * USECS_PER_SEC);
+        if (!draining && idle_long && b.first_pending == UINT64_MAX && try_idle_exit(my_slot, my_db)) {
             my_slot = nullptr;
-            ereport(LOG, (errmsg("pg_ingest worker for database %u exits after %d s idle", my_db,
-                                 guc_worker_idle_timeout_s)));
+            if (probing && !did_work)
+                ereport(DEBUG1, (errmsg("pg_ingest worker for database %u: nothing queued", my_db)));
+            else
+                ereport(LOG, (errmsg("pg_ingest worker for database %u exits after %d s idle", my_db,
+                                     guc_worker_idle_timeout_s)));
             proc_exit(0); // code 0: not restarted; the next hand-over starts a new worker
         }
         pg_guard([] {
@@ -624,6 +652,7 @@ void pg_ingest_worker_main(Datum arg) {
     int idx = DatumGetInt32(arg);
     Oid dboid;
     memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(dboid));
+    probing = MyBgworkerEntry->bgw_extra[sizeof(dboid)] != 0;
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     pqsignal(SIGTERM, handle_sigterm);
     BackgroundWorkerUnblockSignals();
@@ -639,11 +668,17 @@ void pg_ingest_worker_main(Datum arg) {
     my_slot = claim_slot(idx, dboid);
     pgstat_report_appname("pg_ingest worker");
     pin_input_formats(); // read queued rows back in the formats they were written with
+    // The launcher probes every database: one without pg_ingest has nothing for us.
+    if (probing && !extension_installed() && try_idle_exit(my_slot, my_db))
+        proc_exit(0);
     prefault_ring();
     register_group_timeout();
     // Durability comes from the waiters' XLogFlush (see finish_batch), not from this process.
     SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
-    ereport(LOG, (errmsg("pg_ingest worker started for database %u", dboid)));
+    // Statement snapshots (wal_queue.cpp reads ingest_queue rows of transactions that committed
+    // after the batch began), whatever default_transaction_isolation says.
+    SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+    ereport(probing ? DEBUG1 : LOG, (errmsg("pg_ingest worker started for database %u", dboid)));
 
     const char *msg = nullptr;
     std::optional<PgError> pg_error;

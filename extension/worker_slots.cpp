@@ -42,6 +42,7 @@ static void set_slot_state(WorkerSlot *w, WorkerState to, Oid dboid) {
         w->done_pos.store(tail, std::memory_order_release);
         w->start_attempts = 0;
         w->exiting.store(0, std::memory_order_relaxed);
+        w->recovered.store(0, std::memory_order_relaxed);
     }
     if (to == kSlotRunning) {
         // While the slot was not running, the tail may have passed its scan positions (only over
@@ -74,7 +75,7 @@ WorkerSlot *find_worker(Oid dboid) {
     return nullptr;
 }
 
-static bool register_worker(int idx, Oid dboid) {
+static bool register_worker(int idx, Oid dboid, bool probe) {
     BackgroundWorker bgw;
     memset(&bgw, 0, sizeof(bgw));
     bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -86,13 +87,14 @@ static bool register_worker(int idx, Oid dboid) {
     strlcpy(bgw.bgw_type, "pg_ingest worker", BGW_MAXLEN);
     bgw.bgw_main_arg = Int32GetDatum(idx);
     memcpy(bgw.bgw_extra, &dboid, sizeof(dboid));
+    bgw.bgw_extra[sizeof(dboid)] = probe ? 1 : 0;
     bgw.bgw_notify_pid = 0;
     return RegisterDynamicBackgroundWorker(&bgw, nullptr);
 }
 
 // Under shared->lock: claims a free slot for dboid and registers its worker. Returns nullptr, or
 // the reason it could not (palloc'd).
-static const char *start_worker_locked(Oid dboid) {
+static const char *start_worker_locked(Oid dboid, bool probe = false) {
     int idx = -1;
     for (int i = 0; i < shared->nworkers && idx < 0; i++)
         if (shared->workers[i].state == kSlotFree)
@@ -101,7 +103,7 @@ static const char *start_worker_locked(Oid dboid) {
         return psprintf("all %d pg_ingest workers (ingest.max_workers) serve other databases", shared->nworkers);
     WorkerSlot *w = &shared->workers[idx];
     set_slot_state(w, kSlotStarting, dboid);
-    if (register_worker(idx, dboid))
+    if (register_worker(idx, dboid, probe))
         return nullptr;
     set_slot_state(w, kSlotFree, InvalidOid);
     return "no background worker slot is free (max_worker_processes)";
@@ -143,6 +145,21 @@ void notify_worker(Oid dboid) {
     LWLockRelease(shared->lock);
     if (why)
         ereport(WARNING, (errmsg("pg_ingest rows are queued but no worker could be started: %s", why)));
+}
+
+bool start_probe_worker(Oid dboid) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    bool ok = find_worker(dboid) || start_worker_locked(dboid, true) == nullptr;
+    LWLockRelease(shared->lock);
+    return ok;
+}
+
+bool probe_finished(Oid dboid) {
+    LWLockAcquire(shared->lock, LW_SHARED);
+    WorkerSlot *w = find_worker(dboid);
+    bool done = !w || w->recovered.load(std::memory_order_acquire);
+    LWLockRelease(shared->lock);
+    return done;
 }
 
 // ---------------------------------------------------------------------------------------------

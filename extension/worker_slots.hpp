@@ -15,6 +15,12 @@ WorkerSlot *find_worker(Oid dboid); // the slot serving dboid, or nullptr
 void ensure_worker(Oid dboid);      // before handing rows over: a worker exists, or an error
 void notify_worker(Oid dboid);      // after publishing: wake (or start) it; cannot fail
 
+// Called by the launcher (wal_queue.cpp): makes sure dboid has a worker, starting one that exits
+// as soon as it has nothing to do; false when no slot is free. probe_finished: that worker has
+// copied the database's logged envelopes from before the last restart into the ring (or is gone).
+bool start_probe_worker(Oid dboid);
+bool probe_finished(Oid dboid);
+
 // Called by the worker of slot idx.
 // Before connecting: after repeated failed starts (e.g. its database was dropped), or when the
 // slot serves another database now, the worker gives up (frees the slot if it is its own).
