@@ -496,6 +496,7 @@ sub ingest_messages {
 # @$acked is there; $label prefixes the test names. Returns the ids present as { id => 1 }.
 sub check_exactly_once {
     my ($node, $table, $acked, $label, %o) = @_;
+    local $Test::Builder::Level = ($Test::Builder::Level // 1) + 1;
     my $col = $o{col} // 'id';
     my $db = $o{db} // 'postgres';
     my $dups = $node->safe_psql($db, "SELECT $col || ' x' || count(*) FROM $table GROUP BY $col HAVING count(*) > 1 ORDER BY $col LIMIT 20");
