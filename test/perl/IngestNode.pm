@@ -11,10 +11,11 @@ our @EXPORT = qw(ingest_node start_with_retry);
 
 # A fresh cluster with pg_ingest preloaded and the extension created in "postgres".
 # Crash tests need restart_after_crash = on (Cluster->init turns it off).
+# init => { allows_streaming => 1 } is passed to Cluster->init (for a primary with standbys).
 sub ingest_node {
     my ($name, %opts) = @_;
     my $node = PostgreSQL::Test::Cluster->new($name);
-    $node->init;
+    $node->init(%{ $opts{init} // {} });
     my $conf = "shared_preload_libraries = 'pg_ingest'\n"
       . "max_worker_processes = 16\n"
       . "max_connections = 64\n"
@@ -47,7 +48,7 @@ use POSIX ();
 use Time::HiRes ();
 push @EXPORT, qw(psql_scripts timed_psql worker_pids wait_for_worker_change postmaster_pid
   postmaster_children wait_for_server start_ack_clients ack_count stop_ack_clients poll_until
-  process_gone restart_after_kill9);
+  process_gone restart_after_kill9 ack_ledger ack_errors);
 
 # Runs several psql scripts concurrently (one session each) and waits for all of them.
 # Returns a list of { rc, out, err } (rc: psql's exit code, -1 on timeout).
@@ -167,15 +168,33 @@ sub wait_for_server {
 # (client c uses ids from c * 100,000,000 + 1; ids of failed runs are skipped, never reused).
 # A row's id is written to the client's .out file only after its COMMIT returned. Runs psql
 # again after every run of $o{per_run} statements or failure, until stop_ack_clients.
+# Options (all optional; without them the clients behave as described above):
+#   ack   => 'committed' | 'logged' | 'queued': each run starts with SET ingest.ack = ... instead
+#            of SET ingest.wait_for_commit = on;
+#   user  => a role: the clients log in as it (it needs LOGIN, and INSERT on the table);
+#   flush => 1: psql flushes its output after every statement (a no-op \set after each one), so
+#            the .out files are current (ack_ledger reads them while the clients run);
+#   tag   => an SQL expression: its value is a fourth field of every ack line (evaluated in the
+#            acknowledged statement, e.g. the server's start time; ack_ledger returns it);
+#   stmt  => sub ($id, $c) returning the SQL of one acknowledged unit: it must print the line
+#            ack|$id|<number> (e.g. SELECT 'ack', $id, $c;) only after its COMMIT returned.
+#   setup => SQL run at the start of every psql run, after the SET above.
 sub start_ack_clients {
     my ($node, %o) = @_;
     my $clients = $o{clients} // 4;
     my $table = $o{table} // die 'table required';
     my $per_run = $o{per_run} // 50;
     my $setup = $o{setup} // '';
+    my $mode = defined $o{ack} ? "SET ingest.ack = $o{ack};" : 'SET ingest.wait_for_commit = on;';
+    my $tag = defined $o{tag} ? ", $o{tag}" : '';
+    my $flush = $o{flush} ? "\\set pgi_flush 1\n" : '';
+    my $stmt = $o{stmt} // sub {
+        my ($id, $c) = @_;
+        return "SELECT 'ack', $id, ingest_enqueue('$table', ROW($id, $c)::$table)$tag;";
+    };
     my $dir = PostgreSQL::Test::Utils::tempdir();
     my $psql = $node->installed_command('psql');
-    my $connstr = $node->connstr('postgres');
+    my $connstr = $node->connstr('postgres') . (defined $o{user} ? " user=$o{user}" : '');
     my @pids;
     my $parent = $$;
     for my $c (1 .. $clients) {
@@ -190,9 +209,9 @@ sub start_ack_clients {
             until (-e "$dir/stop" || getppid() != $parent) {
                 my $file = "$dir/c$c.sql";
                 open my $fh, '>', $file or POSIX::_exit(2);
-                print $fh "SET ingest.wait_for_commit = on;\n$setup\n";
+                print $fh "$mode\n$setup\n";
                 for my $id ($next .. $next + $per_run - 1) {
-                    print $fh "SELECT 'ack', $id, ingest_enqueue('$table', ROW($id, $c)::$table);\n";
+                    print $fh $stmt->($id, $c), "\n", $flush;
                 }
                 close $fh;
                 $next += $per_run;
@@ -227,6 +246,34 @@ sub ack_count {
     return $n;
 }
 
+# The acknowledged ids so far, as { id => tag } (tag: the fourth field of start_ack_clients'
+# tag option, else ''). Only complete lines count (psql may be writing the last one). With
+# flush => 1 this is every id whose COMMIT had returned shortly before the call.
+sub ack_ledger {
+    my ($h) = @_;
+    my %ids;
+    for my $c (1 .. $h->{clients}) {
+        open my $fh, '<', "$h->{dir}/c$c.out" or next;
+        while (<$fh>) { $ids{$1} = $2 // '' if /^ack\|(\d+)\|-?\d+(?:\|(-?[\d.]+))?\n\z/; }
+        close $fh;
+    }
+    return \%ids;
+}
+
+# The end of the clients' stderr so far (the last $max characters of each client's, default
+# 1000), for diagnostics.
+sub ack_errors {
+    my ($h, $max) = @_;
+    my $text = '';
+    for my $c (1 .. $h->{clients}) {
+        next unless -e "$h->{dir}/c$c.err";
+        my $e = PostgreSQL::Test::Utils::slurp_file("$h->{dir}/c$c.err");
+        $text .= "client $c: " . (length($e) > ($max // 1000) ? '...' . substr($e, -($max // 1000)) : $e) . "\n"
+          if $e ne '';
+    }
+    return $text;
+}
+
 # Stops the clients (they finish their current run) and returns { acked => [ids], errors => text }.
 sub stop_ack_clients {
     my ($h, $timeout) = @_;
@@ -245,7 +292,7 @@ sub stop_ack_clients {
     $errors = '';
     for my $c (1 .. $h->{clients}) {
         if (open my $o, '<', "$h->{dir}/c$c.out") {
-            while (<$o>) { push @acked, $1 if /^ack\|(\d+)\|\d+$/; }
+            while (<$o>) { push @acked, $1 if /^ack\|(\d+)\|-?\d+(?:\|-?[\d.]+)?$/; }
             close $o;
         }
         $errors .= PostgreSQL::Test::Utils::slurp_file("$h->{dir}/c$c.err") if -e "$h->{dir}/c$c.err";
@@ -280,6 +327,186 @@ sub restart_after_kill9 {
         sleep 1;
     }
     return 0;
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers for the logged-queue crash and failover tests (026-030): the envelopes a transaction
+# hands over are also rows of the extension's table ingest_queue (in the extension's schema,
+# public here), deleted by the worker in the transaction that inserts them.
+push @EXPORT, qw(queue_depth scalar_sql kill9_server hold_share_lock release_lock crash_rounds
+  wait_until_drained check_exactly_once first_n incarnation_sql ingest_messages);
+
+our $QUEUE_TABLE = 'ingest_queue';
+
+# An SQL expression for the server's current incarnation (its postmaster's start time, in µs):
+# a new postmaster after kill -9 has another one.
+sub incarnation_sql { return '(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint'; }
+
+# What $sql prints on $node (as the bootstrap superuser), or undef if it fails or takes more than
+# 30 s.
+sub scalar_sql {
+    my ($node, $sql, $db) = @_;
+    my $timed_out;
+    my ($rc, $out, $err) = $node->psql($db // 'postgres', $sql, timeout => 30, timed_out => \$timed_out);
+    return (defined $rc && $rc == 0 && !$timed_out) ? $out : undef;
+}
+
+# Committed rows in ingest_queue (envelopes not inserted yet), or undef if it cannot be read.
+sub queue_depth {
+    my ($node, $db) = @_;
+    return scalar_sql($node, "SELECT count(*) FROM $QUEUE_TABLE", $db);
+}
+
+# The first $n elements of a list, as a string (for diagnostics).
+sub first_n {
+    my ($n, @l) = @_;
+    return join(' ', @l[ 0 .. ($#l < $n - 1 ? $#l : $n - 1) ]);
+}
+
+# SIGKILL to the postmaster; with $children also to every child, right after it (a machine crash
+# that keeps the OS page cache). Returns ($postmaster_pid, [children]) for restart_after_kill9.
+sub kill9_server {
+    my ($node, $children) = @_;
+    my $pm = postmaster_pid($node);
+    my @kids = postmaster_children($pm);
+    $node->kill9;
+    kill 'KILL', @kids if $children && @kids;
+    return ($pm, \@kids);
+}
+
+# Takes SHARE LOCK on $table in a separate session and keeps it: the worker's insert into $table
+# (ROW EXCLUSIVE) waits for it, while enqueues (ACCESS SHARE) and reads go on. Returns the psql
+# harness once the lock is granted (undef after $timeout seconds).
+sub hold_share_lock {
+    my ($node, $table, $timeout) = @_;
+    my ($in, $out, $err) = ('', '', '');
+    my $h = IPC::Run::start(
+        [ $node->installed_command('psql'), '-XAtq', '-d', $node->connstr('postgres') . ' application_name=pgi_locker',
+          '-c', "BEGIN; LOCK TABLE $table IN SHARE MODE; SELECT pg_sleep(3600); COMMIT;" ],
+        '<', \$in, '>', \$out, '2>', \$err);
+    my $granted = poll_until($timeout // 60, sub {
+        my $n = scalar_sql($node, qq{SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+            WHERE a.application_name = 'pgi_locker' AND l.relation = '$table'::regclass
+              AND l.mode = 'ShareLock' AND l.granted});
+        return defined $n && $n eq '1';
+    });
+    if (!$granted) {
+        release_lock($h);
+        return undef;
+    }
+    return $h;
+}
+
+# Ends the lock holder's psql (its server may be gone already).
+sub release_lock {
+    my ($h) = @_;
+    eval { $h->kill_kill(grace => 2); 1 } if $h;
+    return;
+}
+
+# Kill -9 rounds under the load of ack clients $h (start_ack_clients) against $node.
+#   rounds      => number of kills in all (at least 2);
+#   settle      => seconds of load before each kill (default 1.5);
+#   resume_acks => acknowledgements that must follow a restart before the next round (default 50);
+#   lock_table  => the clients' target table.
+# Rounds 1 .. rounds-1: take a snapshot of the ledger (ack_ledger) and of the server's
+# incarnation, let the load run for `settle` seconds, read ingest_queue's depth, then SIGKILL the
+# postmaster (odd rounds) or the postmaster and all its children (even rounds); start the server
+# again (retrying while old children hold the shared memory) and wait until the load resumed.
+# The last round first holds SHARE LOCK on lock_table, so the worker inserts nothing while the
+# load goes on: rows acknowledged meanwhile are only queued. Then the snapshot, the settle time,
+# the queue depth and $o{at_kill_sql} (its output is returned) are taken with the lock still held,
+# the postmaster and all children are killed, the clients are stopped, $o{final_conf} is appended
+# to postgresql.conf, and the server is started again: nobody enqueues after that restart.
+# Returns { ok => rounds completed, rounds => [ { snapshot => {id => tag}, incarnation, queued,
+# killed_children } ], at_kill => text, clients => stop_ack_clients result, restarted => 0/1,
+# lock_ok => 0/1 }.
+sub crash_rounds {
+    my ($node, $h, %o) = @_;
+    my $rounds = $o{rounds} // 4;
+    my $settle = $o{settle} // 1.5;
+    my $resume = $o{resume_acks} // 50;
+    my %r = (ok => 0, rounds => [], lock_ok => 0, restarted => 0);
+    for my $i (1 .. $rounds) {
+        my $last = $i == $rounds;
+        my $lock;
+        if ($last) {
+            $lock = hold_share_lock($node, $o{lock_table}, 60);
+            $r{lock_ok} = $lock ? 1 : 0;
+            Time::HiRes::sleep(0.5);    # rows acknowledged from now on are only queued
+        }
+        my %round = (incarnation => scalar_sql($node, 'SELECT ' . incarnation_sql()),
+                     snapshot => ack_ledger($h), killed_children => ($last || $i % 2 == 0) ? 1 : 0);
+        Time::HiRes::sleep($settle);
+        $round{queued} = queue_depth($node);
+        $r{at_kill} = scalar_sql($node, $o{at_kill_sql}) if $last && defined $o{at_kill_sql};
+        my ($pm, $kids) = kill9_server($node, $round{killed_children});
+        push @{ $r{rounds} }, \%round;
+        if ($last) {
+            release_lock($lock);
+            $r{clients} = stop_ack_clients($h);
+            $node->append_conf('postgresql.conf', $o{final_conf}) if defined $o{final_conf};
+            $r{restarted} = restart_after_kill9($node, $pm, $kids) ? 1 : 0;
+            $r{ok}++ if $r{restarted};
+            last;
+        }
+        my $acks = ack_count($h);
+        my $started = restart_after_kill9($node, $pm, $kids);
+        my $resumed = $started && poll_until(90, sub { ack_count($h) >= $acks + $resume });
+        if (!$started || !$resumed) {
+            Test::More::diag("round $i: killed postmaster $pm" . ($round{killed_children} ? ' and ' . scalar(@$kids) . ' children' : '')
+                  . "; restarted: " . ($started ? 1 : 0) . "; load resumed: " . ($resumed ? 1 : 0)
+                  . "; end of the clients' errors:\n" . ack_errors($h, 300));
+            $r{clients} = stop_ack_clients($h);
+            return \%r;
+        }
+        $r{ok}++;
+    }
+    return \%r;
+}
+
+# Waits (without enqueueing anything) until ingest_queue is empty and $count_sql's value has not
+# changed for 3 s. Returns (1, text) or (0, text describing the last state).
+sub wait_until_drained {
+    my ($node, $count_sql, $timeout, $db) = @_;
+    my ($last, $since, $queued) = (undef, 0, undef);
+    my $ok = poll_until($timeout // 120, sub {
+        $queued = queue_depth($node, $db);
+        my $n = scalar_sql($node, $count_sql, $db);
+        return 0 unless defined $queued && defined $n;
+        my $now = Time::HiRes::time();
+        if (!defined $last || $n ne $last) { ($last, $since) = ($n, $now); }
+        return $queued eq '0' && $now - $since >= 3;
+    });
+    return ($ok, 'queued: ' . ($queued // 'unreadable') . ', count: ' . ($last // 'unreadable')
+        . ', pg_ingest workers: ' . scalar(worker_pids($node)));
+}
+
+# The messages of level $levels (a regex, e.g. 'ERROR|FATAL') in $text (psql's stderr or a server
+# log) that mention pg_ingest or its objects, at most 10, one a line. Messages with a path are left
+# out: the checkout's path may contain "pg_ingest".
+sub ingest_messages {
+    my ($text, $levels) = @_;
+    my @m = grep { /ingest/i && !m{/} } ($text =~ /(?:$levels):  ([^\n]*)/g);
+    return join("\n", @m[ 0 .. ($#m < 9 ? $#m : 9) ]);
+}
+
+# Asserts that no id of $table (column $col, default id) is there twice and that every id of
+# @$acked is there; $label prefixes the test names. Returns the ids present as { id => 1 }.
+sub check_exactly_once {
+    my ($node, $table, $acked, $label, %o) = @_;
+    local $Test::Builder::Level = ($Test::Builder::Level // 1) + 1;
+    my $col = $o{col} // 'id';
+    my $db = $o{db} // 'postgres';
+    my $dups = $node->safe_psql($db, "SELECT $col || ' x' || count(*) FROM $table GROUP BY $col HAVING count(*) > 1 ORDER BY $col LIMIT 20");
+    Test::More::is($dups, '', "$label: no row landed twice")
+      or Test::More::diag("doubled ids (first 20, with their counts): " . join(' ', split /\n/, $dups));
+    my %present = map { $_ => 1 } split /\n/, $node->safe_psql($db, "SELECT $col FROM $table");
+    my @missing = sort { $a <=> $b } grep { !$present{$_} } @$acked;
+    Test::More::is(scalar(@missing), 0, "$label: every one of the " . scalar(@$acked) . ' acknowledged rows is present')
+      or Test::More::diag(scalar(@missing) . ' missing; first 20: ' . first_n(20, @missing));
+    return \%present;
 }
 
 1;
