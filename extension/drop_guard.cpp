@@ -6,6 +6,7 @@
 
 #include "shmem.hpp"
 #include "txn_buffer.hpp"
+#include "wal_queue.hpp"
 
 extern "C" {
 #include "catalog/objectaccess.h"
@@ -51,6 +52,20 @@ static void on_object_access(ObjectAccessType access, Oid classId, Oid objectId,
                         errmsg("cannot drop extension pg_ingest in a transaction that enqueued rows"),
                         errhint("Commit or roll back the rows first.")));
     uint64 rows = queued_rows_here();
+    std::optional<PgError> err;
+    bool logged = false;
+    try {
+        logged = queue_has_rows();
+    } catch (const PgError &e) {
+        err = e;
+    }
+    if (err)
+        rethrow_pg_error(err);
+    if (rows == 0 && logged)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                        errmsg("cannot drop extension pg_ingest while ingest_queue holds envelopes not yet inserted"),
+                        errdetail("They were logged before a crash or failover and are being inserted again."),
+                        errhint("Wait until ingest_status shows logged_envelopes = 0, then try again.")));
     if (rows > 0)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
                         errmsg("cannot drop extension pg_ingest while %llu rows are queued in this database",

@@ -98,6 +98,22 @@ void log_envelope(Oid relid, const char *entries, uint64 len, EnvelopeHeader *en
     table_close(rel, NoLock);
 }
 
+bool queue_has_rows() {
+    return pg_guard([] {
+        Oid relid = queue_relid();
+        if (!OidIsValid(relid))
+            return false;
+        Relation rel = table_open(relid, AccessShareLock);
+        Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
+        TableScanDesc scan = table_beginscan(rel, snap, 0, nullptr);
+        bool any = heap_getnext(scan, ForwardScanDirection) != nullptr;
+        table_endscan(scan);
+        UnregisterSnapshot(snap);
+        table_close(rel, AccessShareLock);
+        return any;
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // The worker.
 

@@ -23,6 +23,9 @@ Oid queue_relid();
 // Fills env->queue_id and the tuple id. May fail (it is serialization, before the reservation).
 void log_envelope(Oid relid, const char *entries, uint64 len, EnvelopeHeader *env);
 
+// Whether ingest_queue holds any envelope (committed, not yet inserted) in this database.
+bool queue_has_rows();
+
 // --- The worker -----------------------------------------------------------------------------
 
 // Inside the batch transaction, after every enqueuing transaction of the batch has committed:

@@ -22,7 +22,7 @@ my $node = ingest_node('crash_ack_committed', fsync => 1,
 $node->safe_psql('postgres', q{
     CREATE TABLE cc (id bigint NOT NULL, client int);
     CREATE ROLE ingest_client LOGIN;
-    GRANT INSERT ON cc TO ingest_client;
+    GRANT INSERT, SELECT ON cc TO ingest_client;
 });
 my $as_client = $node->connstr('postgres') . ' user=ingest_client';
 is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'ingest_client'}), 'f',
