@@ -128,6 +128,18 @@ if [ -s "$RAW/extra.tsv" ] || grep -q "^bench_nopk	" "$RAW/single.tsv"; then
   TARGETS=$TARGETS_SAVE
 fi
 
+# ---------------------------------------------------------------- issue 14 targets (ack modes)
+TARGETS14=$RAW/targets14.txt; : >"$TARGETS14"
+if grep -q "^ack	" "$RAW/extra.tsv" 2>/dev/null; then
+  TARGETS_SAVE=$TARGETS; TARGETS=$TARGETS14
+  ACK_C=$(meta BENCH_ACK_CLIENTS)
+  check_ratio "narrow table, $ACK_C clients: ingest.ack = logged (acknowledged calls/s) ≥ 1.0× INSERT sync on ($(cell "$(extra ack enqueue_logged "$ACK_C" 6)") vs $(cell "$(extra ack insert_sync_on "$ACK_C" 6)"))" \
+    "$(extra ack enqueue_logged "$ACK_C" 6)" "$(extra ack insert_sync_on "$ACK_C" 6)" 1.0
+  check_ratio "narrow table, $ACK_C clients: ingest.ack = queued within 10% of 0.2.0's ring-only fire-and-forget (committed rows/s incl. drain, $(cell "$(extra ack enqueue_queued "$ACK_C" 8)") vs $(cell "$(extra ack enqueue_ring_only_v02 "$ACK_C" 8)"))" \
+    "$(extra ack enqueue_queued "$ACK_C" 8)" "$(extra ack enqueue_ring_only_v02 "$ACK_C" 8)" 0.9
+  TARGETS=$TARGETS_SAVE
+fi
+
 # ---------------------------------------------------------------- charts
 gp() { gnuplot 2>>"$RAW/gnuplot.log" || echo "report: gnuplot failed (see $RAW/gnuplot.log)" >&2; }
 for t in $TABLES; do
@@ -240,6 +252,22 @@ fi
     echo "### Targets of issue 13 (web table, call overhead, pgbouncer; narrow table at 16 clients)"
     echo
     cat "$TARGETS13"
+    echo
+  fi
+  if [ -s "$TARGETS14" ]; then
+    echo "### Targets of issue 14 (ingest.ack modes, narrow table)"
+    echo
+    cat "$TARGETS14"
+    echo
+    echo "| contender | calls/s | committed rows/s (incl. drain) | WAL bytes per row |"
+    echo "|---|---|---|---|"
+    while IFS=$'\t' read -r k c rows wal per; do
+      echo "| $k | $(cell "$(extra ack "$k" "$c" 6)") | $(cell "$(extra ack "$k" "$c" 8)") | $per |"
+    done <"$RAW/ack_wal.tsv"
+    echo
+    echo "\`bench/ack_phase.sh\`: pgbench -M prepared, $(meta BENCH_ACK_CLIENTS) clients, $(meta BENCH_ACK_SECONDS) s each, one row per transaction;"
+    echo "\`enqueue_ring_only_v02\` is the same library in a database whose extension is 0.2.0 (no \`ingest_queue\`):"
+    echo "the fire-and-forget of before issue 14. WAL per row: \`pg_current_wal_lsn()\` difference over the run and the drain."
     echo
   fi
   echo "## 1. Single rows from N concurrent clients"

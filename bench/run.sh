@@ -15,7 +15,7 @@
 #   BENCH_SECONDS           measured duration of each single-row pgbench run [8]
 #   BENCH_CLIENTS           client counts of the single-row runs ["1 4 16 64 256 1000"]
 #   BENCH_TABLES            tables ["nopk pk"] (bench_nopk: no index; bench_pk: primary key on id)
-#   BENCH_PHASES            phases to run ["single bulk latency memory web overhead pgbouncer serve"]
+#   BENCH_PHASES            phases to run ["single bulk latency memory web overhead pgbouncer ack serve"]
 #   BENCH_JOBS              pgbench -j [2]
 #   BENCH_ARRAY_ROWS        rows per ingest_enqueue array call [1000]
 #   BENCH_ARRAY_SESSIONS    concurrent sessions of the array contender [4]
@@ -34,6 +34,9 @@
 #                           the web-table, call-overhead and pgbouncer phases (bench/web_phases.sh:
 #                           seconds, clients, users, pool size, port); pgbouncer is installed with
 #                           apt-get by the phase when missing
+#   BENCH_ACK_SECONDS, BENCH_ACK_CLIENTS
+#                           the ack phase (bench/ack_phase.sh): each ingest.ack mode vs INSERT and vs
+#                           the ring-only fire-and-forget of pg_ingest 0.2.0, with WAL bytes per row
 #   BENCH_PG_SETTINGS       extra postgresql.conf lines, ';'-separated (e.g. "commit_delay=100")
 #   BENCH_FLUSH_DELAY_US    >0: the server's every fdatasync (WAL flush) sleeps this long after the
 #                           real one (LD_PRELOAD of bench/slowflush.c), to model a slower disk [0]
@@ -52,7 +55,7 @@ BENCH_ROWS=${BENCH_ROWS:-10000000}
 BENCH_SECONDS=${BENCH_SECONDS:-8}
 BENCH_CLIENTS=${BENCH_CLIENTS:-1 4 16 64 256 1000}
 BENCH_TABLES=${BENCH_TABLES:-nopk pk}
-BENCH_PHASES=${BENCH_PHASES:-single bulk latency memory web overhead pgbouncer serve}
+BENCH_PHASES=${BENCH_PHASES:-single bulk latency memory web overhead pgbouncer ack serve}
 BENCH_JOBS=${BENCH_JOBS:-2}
 BENCH_ARRAY_ROWS=${BENCH_ARRAY_ROWS:-1000}
 BENCH_ARRAY_SESSIONS=${BENCH_ARRAY_SESSIONS:-4}
@@ -499,6 +502,7 @@ run_memory_hook() {
 
 # ---------------------------------------------------------------- 5.-7. web table, call overhead, pgbouncer
 . "$BENCH/web_phases.sh"
+. "$BENCH/ack_phase.sh"
 
 # ---------------------------------------------------------------- the run
 T_START=$(date +%s)
@@ -551,6 +555,7 @@ has_phase memory && run_memory
 has_phase web && run_web
 has_phase overhead && run_overhead
 has_phase pgbouncer && run_pgbouncer
+has_phase ack && run_ack
 # HTTP ingestion (pgingest serve vs. node-postgres), its own report: bench/serve.sh
 has_phase serve && { BENCH_OUT=$BENCH_OUT BENCH_TMP=$BENCH_TMP "$BENCH/serve.sh" || log "serve phase failed (see $RAW/serve_*.log)"; }
 
