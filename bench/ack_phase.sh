@@ -49,6 +49,7 @@ run_ack() {
   EXTRA_ENV=(PGOPTIONS="-c ingest.ack=committed"); run_ack_one enqueue_committed "$enq" 0
   EXTRA_ENV=(PGOPTIONS="-c ingest.ack=logged"); run_ack_one enqueue_logged "$enq" 1
   EXTRA_ENV=(PGOPTIONS="-c ingest.ack=queued"); run_ack_one enqueue_queued "$enq" 1
+  EXTRA_ENV=(PGOPTIONS="-c ingest.ack=memory"); run_ack_one enqueue_memory "$enq" 1
   # every helper (pgbench, reset, count, flush) in the 0.2.0 database for this one
   EXTRA_ENV=(PGOPTIONS="-c ingest.ack=queued" PGDATABASE=bench_v02)
   PGDATABASE=bench_v02 run_ack_one enqueue_ring_only_v02 "$enq" 1

@@ -81,11 +81,13 @@ void define_settings() {
         {"committed", (int)AckMode::kCommitted, false},
         {"logged", (int)AckMode::kLogged, false},
         {"queued", (int)AckMode::kQueued, false},
+        {"memory", (int)AckMode::kMemory, false},
         {nullptr, 0, false},
     };
     DefineCustomEnumVariable("ingest.ack",
                              "When COMMIT returns for enqueued rows: committed (the worker committed them), logged "
-                             "(they are in flushed WAL and land exactly once), queued (at once; in WAL, not flushed).",
+                             "(they are in flushed WAL and land exactly once), queued (at once; in WAL, not flushed), "
+                             "memory (at once; only in shared memory until inserted, lost in a crash).",
                              nullptr, &guc_ack, (int)AckMode::kCommitted, ack_options, PGC_USERSET, 0, nullptr,
                              nullptr, nullptr);
     DefineCustomBoolVariable("ingest.wait_for_commit",

@@ -20,6 +20,7 @@ enum class AckMode : int {
     kCommitted = 0, // once the worker has committed them (and its commit is flushed)
     kLogged = 1,    // once their envelope is in flushed WAL (ingest_queue); not inserted yet
     kQueued = 2,    // at once; the envelope is in WAL, flushed within ~3 x wal_writer_delay
+    kMemory = 3,    // at once; the envelope is only in the ring (lost in a crash): the fastest
 };
 // The mode in force: ingest.ack, or the deprecated ingest.wait_for_commit when that one was set
 // at a more specific level (see settings.cpp).

@@ -489,7 +489,7 @@ static void hand_over_at_commit(bool pre_commit) {
             ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                             errmsg("ingest.ack = logged needs pg_ingest 0.3.0 or later in this database"),
                             errhint("Run ALTER EXTENSION pg_ingest UPDATE.")));
-        if (mode == AckMode::kCommitted && !TransactionIdIsValid(xid))
+        if ((mode == AckMode::kCommitted || mode == AckMode::kMemory) && !TransactionIdIsValid(xid))
             queue = InvalidOid;
         if (OidIsValid(queue) && !TransactionIdIsValid(xid)) {
             // Only the envelope needs this transaction's xid: with queued, its commit need not

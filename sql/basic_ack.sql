@@ -44,6 +44,20 @@ RESET ingest.wait_for_commit;
 RESET ingest.ack;
 SELECT count(*) AS logged FROM ingest_queue;
 
+-- memory: returns at once, only in the ring (nothing in ingest_queue): lost in a crash.
+SET ingest.ack = memory;
+SELECT ingest_enqueue('acked', ROW(7, 'memory')::acked) > 0 AS ok;
+RESET ingest.ack;
+SELECT count(*) AS logged FROM ingest_queue;
+-- ... unless the transaction wrote itself: then it is all-or-nothing with that write.
+CREATE TABLE own_write (id int);
+BEGIN;
+SET LOCAL ingest.ack = memory;
+INSERT INTO own_write VALUES (1);
+SELECT ingest_enqueue('acked', ROW(8, 'memory, with a write')::acked) > 0 AS ok;
+COMMIT;
+SELECT count(*) AS logged FROM ingest_queue;
+
 -- A rolled-back transaction leaves nothing in the queue.
 BEGIN;
 SET LOCAL ingest.ack = logged;
@@ -63,3 +77,4 @@ SELECT logged_envelopes FROM ingest_status WHERE relname = 'acked';
 ALTER ROLE ingest_ack_alice RESET ALL;
 REVOKE ALL ON acked FROM ingest_ack_alice;
 DROP ROLE ingest_ack_alice;
+DROP TABLE own_write;
