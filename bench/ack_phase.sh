@@ -35,7 +35,7 @@ run_ack_one() {
   run_extra ack "$k" "$BENCH_ACK_CLIENTS" bench_nopk "$script" "$BENCH_ACK_SECONDS" "$ff"
   wal=$(wal_since "$before"); rows=$(count_rows bench_nopk)
   printf '%s\t%s\t%s\t%s\t%s\n' "$k" "$BENCH_ACK_CLIENTS" "$rows" "$wal" \
-    "$(awk -v w="$wal" -v r="$rows" 'BEGIN {printf "%.0f", r > 0 ? w / r : 0}')" >>"$RAW/ack_wal.tsv"
+    "$(awk -v w="$wal" -v r="$rows" 'BEGIN {printf "%.0f", (r > 0 ? w / r : 0)}')" >>"$RAW/ack_wal.tsv"
   log "  -> WAL $wal bytes for $rows rows"
 }
 
