@@ -10,6 +10,7 @@
 
 extern "C" {
 #include "catalog/objectaccess.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 }
@@ -38,11 +39,36 @@ static uint64 queued_rows_here() {
     return rows;
 }
 
+static void refuse_while_queued();
+
 // A C hook: only PostgreSQL calls and code that cannot throw.
 static void on_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId, void *arg) {
     if (prev_object_access_hook)
         prev_object_access_hook(access, classId, objectId, subId, arg);
-    if (access != OAT_DROP || classId != ExtensionRelationId || !shared)
+    if (access != OAT_DROP || !shared)
+        return;
+    // PostgreSQL drops an extension's member tables before the extension itself: ingest_queue
+    // with envelopes left to recover (after a crash) must stop the drop here.
+    if (classId == RelationRelationId && subId == 0) {
+        std::optional<PgError> err;
+        bool refuse = false;
+        try {
+            refuse = queue_has_rows(objectId);
+        } catch (const PgError &e) {
+            err = e;
+        }
+        if (err)
+            rethrow_pg_error(err);
+        if (refuse)
+            refuse_while_queued(); // rows in the ring come with rows in the table: say so first
+        if (refuse)
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                            errmsg("cannot drop ingest_queue while it holds envelopes not yet inserted"),
+                            errdetail("They were logged before a crash or failover and are being inserted again."),
+                            errhint("Wait until ingest_status shows logged_envelopes = 0, then try again.")));
+        return;
+    }
+    if (classId != ExtensionRelationId)
         return;
     char *name = get_extension_name(objectId);
     if (!name || strcmp(name, "pg_ingest") != 0)
@@ -51,21 +77,12 @@ static void on_object_access(ObjectAccessType access, Oid classId, Oid objectId,
         ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
                         errmsg("cannot drop extension pg_ingest in a transaction that enqueued rows"),
                         errhint("Commit or roll back the rows first.")));
+    refuse_while_queued();
+}
+
+// Errors when this database has rows in the ring.
+static void refuse_while_queued() {
     uint64 rows = queued_rows_here();
-    std::optional<PgError> err;
-    bool logged = false;
-    try {
-        logged = queue_has_rows();
-    } catch (const PgError &e) {
-        err = e;
-    }
-    if (err)
-        rethrow_pg_error(err);
-    if (rows == 0 && logged)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-                        errmsg("cannot drop extension pg_ingest while ingest_queue holds envelopes not yet inserted"),
-                        errdetail("They were logged before a crash or failover and are being inserted again."),
-                        errhint("Wait until ingest_status shows logged_envelopes = 0, then try again.")));
     if (rows > 0)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
                         errmsg("cannot drop extension pg_ingest while %llu rows are queued in this database",

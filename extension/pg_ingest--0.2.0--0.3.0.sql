@@ -10,13 +10,18 @@
 -- back into the ring after a crash-restart or a promotion. Written and read only by pg_ingest's
 -- C code (no index: the worker deletes by tuple id and checks id). Not dumped: its entries name
 -- tables and roles by OID, which a restore does not keep.
+-- sysid (the cluster's system identifier, shared by physical standbys) and datoid keep rows that
+-- another cluster or database wrote (a logical subscription of all tables, pg_upgrade, CREATE
+-- DATABASE ... TEMPLATE) from ever being recovered here.
 CREATE TABLE ingest_queue (
     id          bigint      NOT NULL,
     boot        bigint      NOT NULL,
+    sysid       bigint      NOT NULL,
+    datoid      oid         NOT NULL,
     enqueued_at timestamptz NOT NULL,
     nentries    integer     NOT NULL,
     entries     bytea       NOT NULL
-) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000,
+) USING heap WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000,
         autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 10000);
 -- Entries are already compact COPY text: no compression on the insert path.
 ALTER TABLE ingest_queue ALTER COLUMN entries SET STORAGE EXTERNAL;

@@ -498,8 +498,9 @@ static void hand_over_at_commit(bool pre_commit) {
                 set_local_synchronous_commit("off");
             xid = GetTopTransactionId();
         }
-        // logged: the commit record (and the envelope before it) must be flushed.
-        if (mode == AckMode::kLogged && synchronous_commit == SYNCHRONOUS_COMMIT_OFF)
+        // logged: the commit record (and the envelope before it) must be flushed, and on
+        // synchronous standbys when there are any.
+        if (mode == AckMode::kLogged && synchronous_commit < SYNCHRONOUS_COMMIT_REMOTE_FLUSH)
             set_local_synchronous_commit("on");
         int waiter = -1;
         uint64 gen = 0;

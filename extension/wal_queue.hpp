@@ -23,8 +23,9 @@ Oid queue_relid();
 // Fills env->queue_id and the tuple id. May fail (it is serialization, before the reservation).
 void log_envelope(Oid relid, const char *entries, uint64 len, EnvelopeHeader *env);
 
-// Whether ingest_queue holds any envelope (committed, not yet inserted) in this database.
-bool queue_has_rows();
+// Whether `dropped` is this database's ingest_queue and holds an envelope (committed, not yet
+// inserted): DROP EXTENSION checks it when it drops the table (drop_guard.cpp).
+bool queue_has_rows(Oid dropped);
 
 // --- The worker -----------------------------------------------------------------------------
 

@@ -77,7 +77,7 @@ static void handle_sigterm(SIGNAL_ARGS) {
 // envelope's ingest_queue row was consumed already (recovered twice): the batch is redone
 // without it.
 struct WithdrawnEnvelope {
-    uint64_t pos;
+    std::vector<uint64_t> pos;
 };
 
 static Ring *ring() { return shared->ring; }
@@ -230,7 +230,7 @@ static void confirm_waiters(const WorkerBatch &b) {
             TransactionId xid = env->xid;
             if (!pg_guard([&] { return TransactionIdIsInProgress(xid); })) {
                 if (!pg_guard([&] { return TransactionIdDidCommit(xid); }))
-                    throw WithdrawnEnvelope{pos};
+                    throw WithdrawnEnvelope{{pos}};
                 continue; // committed: nothing to confirm
             }
             must_commit.emplace_back(xid, pos);
@@ -242,7 +242,7 @@ static void confirm_waiters(const WorkerBatch &b) {
         uint64_t committing = env->waiter_gen << 2 | kWaitCommitting;
         uint64_t cur = pending;
         if (!ws->word.compare_exchange_strong(cur, committing) && cur != committing)
-            throw WithdrawnEnvelope{pos};
+            throw WithdrawnEnvelope{{pos}};
         if (env->xid != InvalidTransactionId)
             SetLatch(&ProcGlobal->allProcs[env->waiter].procLatch); // "inserted": it may commit now
     }
@@ -257,7 +257,7 @@ static void confirm_waiters(const WorkerBatch &b) {
                 CHECK_FOR_INTERRUPTS();
             });
         if (!pg_guard([&] { return TransactionIdDidCommit(xid); }))
-            throw WithdrawnEnvelope{mc.second};
+            throw WithdrawnEnvelope{{mc.second}};
     }
 }
 
@@ -289,7 +289,7 @@ static void attempt_batch(WorkerBatch &b, bool isolate_bad_rows) {
     // Exactly once across crashes: the envelopes' ingest_queue rows go in this transaction.
     std::vector<uint64_t> gone = consume_logged(b.envelopes);
     if (!gone.empty())
-        throw WithdrawnEnvelope{gone.front()};
+        throw WithdrawnEnvelope{gone};
     pg_guard([&] {
         PopActiveSnapshot();
         CommitTransactionCommand();
@@ -398,15 +398,21 @@ static bool process_batch(WorkerBatch &b) {
         } catch (const WithdrawnEnvelope &w) {
             end_group_timeout();
             abort_batch_transaction();
-            b.envelopes.erase(std::find(b.envelopes.begin(), b.envelopes.end(), w.pos));
-            discard_envelope(w.pos);
+            auto withdrawn = [&](uint64_t pos) { return std::count(w.pos.begin(), w.pos.end(), pos) > 0; };
+            for (uint64_t pos : w.pos) {
+                auto it = std::find(b.envelopes.begin(), b.envelopes.end(), pos);
+                if (it != b.envelopes.end()) {
+                    b.envelopes.erase(it);
+                    discard_envelope(pos);
+                }
+            }
             // Rebuild the groups without the withdrawn envelope.
             WorkerBatch rebuilt;
             rebuilt.envelopes = b.envelopes;
             for (const Group &g : b.groups) {
                 Group ng{g.reloid, g.roleid, g.attnums, g.settings, {}};
                 for (size_t ei : g.entries)
-                    if (b.entries[ei].env_pos != w.pos) {
+                    if (!withdrawn(b.entries[ei].env_pos)) {
                         ng.entries.push_back(rebuilt.entries.size());
                         rebuilt.entries.push_back(b.entries[ei]);
                     }
@@ -586,7 +592,7 @@ static void worker_loop() {
             drain_target = ring()->head.load(std::memory_order_acquire);
             ereport(LOG, (errmsg("pg_ingest worker draining the ring before exit")));
         }
-        if (recovering) {
+        if (recovering && !draining) {
             // Logged envelopes that a crash or failover took out of the ring go back into it
             // first, as far as it has room (the rest after the next batches).
             recovering = recover_logged(&recovered_after, &recovered);
@@ -668,9 +674,6 @@ void pg_ingest_worker_main(Datum arg) {
     my_slot = claim_slot(idx, dboid);
     pgstat_report_appname("pg_ingest worker");
     pin_input_formats(); // read queued rows back in the formats they were written with
-    // The launcher probes every database: one without pg_ingest has nothing for us.
-    if (probing && !extension_installed() && try_idle_exit(my_slot, my_db))
-        proc_exit(0);
     prefault_ring();
     register_group_timeout();
     // Durability comes from the waiters' XLogFlush (see finish_batch), not from this process.
@@ -683,6 +686,9 @@ void pg_ingest_worker_main(Datum arg) {
     const char *msg = nullptr;
     std::optional<PgError> pg_error;
     try {
+        // The launcher probes every database: one without pg_ingest has nothing for us.
+        if (probing && !extension_installed() && try_idle_exit(my_slot, my_db))
+            proc_exit(0);
         worker_loop();
     } catch (const PgError &e) {
         pg_error = e;
