@@ -571,6 +571,8 @@ static void test_delay() {
     }
 }
 
+constexpr int64 kProbeIdleUs = 5 * USECS_PER_SEC;
+
 static void worker_loop() {
     LoadMeter meter;
     TimestampTz last_work = GetCurrentTimestamp();
@@ -631,16 +633,18 @@ static void worker_loop() {
         if (draining && my_slot->scan_low.load() >= drain_target)
             return;
         // A probing worker (the launcher's) that found nothing leaves at once.
-        bool idle_long = (probing && !did_work && !recovering) ||
-                         (guc_worker_idle_timeout_s > 0 &&
-                          GetCurrentTimestamp() - last_work > (int64)guc_worker_idle_timeout_s * USECS_PER_SEC);
+        // One that recovered rows leaves after 5 s idle, so that after a crash the launcher's
+        // probes do not hold worker slots other databases need.
+        int64 idle_us = GetCurrentTimestamp() - last_work;
+        bool idle_long = (probing && !recovering && (!did_work || idle_us > kProbeIdleUs)) ||
+                         (guc_worker_idle_timeout_s > 0 && idle_us > (int64)guc_worker_idle_timeout_s * USECS_PER_SEC);
         if (!draining && idle_long && b.first_pending == UINT64_MAX && try_idle_exit(my_slot, my_db)) {
             my_slot = nullptr;
             if (probing && !did_work)
                 ereport(DEBUG1, (errmsg("pg_ingest worker for database %u: nothing queued", my_db)));
             else
-                ereport(LOG, (errmsg("pg_ingest worker for database %u exits after %d s idle", my_db,
-                                     guc_worker_idle_timeout_s)));
+                ereport(LOG, (errmsg("pg_ingest worker for database %u exits after %lld s idle", my_db,
+                                     (long long)(idle_us / USECS_PER_SEC))));
             proc_exit(0); // code 0: not restarted; the next hand-over starts a new worker
         }
         pg_guard([] {
