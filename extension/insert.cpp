@@ -187,13 +187,61 @@ static void group_overdue_handler() {
     }
 }
 
-void register_group_timeout() { overdue_timeout = RegisterTimeout(USER_TIMEOUT, group_overdue_handler); }
+// The group running now (set before its COPY), for the poison record below.
+static WorkerSlot *poison_slot = nullptr;
+static volatile uint64 current_ticket = 0;
+static volatile Oid current_rel = InvalidOid, current_role = InvalidOid;
+static TimeoutId poison_timeout = MAX_TIMEOUTS;
+static bool poison_met = false;
+
+// Fires a grace period after the group's statement timeout while the group still runs: its code
+// caught the cancel (EXCEPTION WHEN query_canceled) and went on. Nothing inside the worker can
+// stop it any more, so the worker ends itself (FATAL at the next interrupt check, which no
+// handler catches) after recording the group in its slot: the restarted worker dead-letters that
+// group with SQLSTATE 57014 instead of running it again, and the other rows go on.
+static void group_poison_handler() {
+    if (!running_user_code || !poison_slot)
+        return;
+    poison_slot->poison_rel = current_rel;
+    poison_slot->poison_role = current_role;
+    poison_slot->poison_ticket = current_ticket;
+    ProcDiePending = true;
+    InterruptPending = true;
+    SetLatch(MyLatch);
+}
+
+void register_group_timeout(WorkerSlot *slot) {
+    poison_slot = slot;
+    overdue_timeout = RegisterTimeout(USER_TIMEOUT, group_overdue_handler);
+    poison_timeout = RegisterTimeout(USER_TIMEOUT, group_poison_handler);
+}
+
+bool poison_group_met() { return poison_met; }
+
+void clear_poison_group() {
+    poison_met = false;
+    if (poison_slot)
+        poison_slot->poison_ticket = 0;
+}
+
+// Whether g is the group recorded in the slot (see group_poison_handler).
+static bool is_poison_group(const WorkerBatch &b, const Group &g) {
+    if (!poison_slot || poison_slot->poison_ticket == 0 || poison_slot->poison_rel != g.reloid ||
+        poison_slot->poison_role != g.roleid)
+        return false;
+    for (size_t ei : g.entries)
+        if (b.entries[ei].e->ticket == poison_slot->poison_ticket)
+            return true;
+    return false;
+}
 
 void end_group_timeout() {
     running_user_code = 0;
     group_overdue = 0;
     if (overdue_timeout != MAX_TIMEOUTS && get_timeout_active(overdue_timeout))
         disable_timeout(overdue_timeout, false);
+    if (poison_timeout != MAX_TIMEOUTS && get_timeout_active(poison_timeout))
+        disable_timeout(poison_timeout, false);
     // A timeout that fired after the group's last interrupt check must not cancel whatever runs
     // next (another role's group): clear its pending cancel along with it.
     bool fired = get_timeout_indicator(STATEMENT_TIMEOUT, true);
@@ -245,6 +293,9 @@ static void insert_group(const Group &g, const std::vector<Segment> &segs) {
         enable_timeout_after(STATEMENT_TIMEOUT, guc_group_timeout_ms);
         if (overdue_timeout != MAX_TIMEOUTS)
             enable_timeout_after(overdue_timeout, guc_group_timeout_ms);
+        // Grace after the cancel: as long again, at most 10 s more.
+        if (poison_timeout != MAX_TIMEOUTS)
+            enable_timeout_after(poison_timeout, guc_group_timeout_ms + Min(guc_group_timeout_ms, 10000));
     }
     Relation rel = table_open(g.reloid, RowExclusiveLock);
     List *attnames = group_attnames(g, rel);
@@ -326,7 +377,17 @@ static void insert_bisect(WorkerBatch &b, const Group &g, const std::vector<Queu
 
 void insert_group_rows(WorkerBatch &b, const Group &g, bool isolate_bad_rows) {
     int sqlstate = 0;
-    const char *why = pg_guard([&] { return group_precheck(g, &sqlstate); });
+    const char *why = nullptr;
+    if (is_poison_group(b, g)) {
+        poison_met = true;
+        sqlstate = ERRCODE_QUERY_CANCELED;
+        why = "its code went on past ingest.group_timeout after the cancel (it caught query_canceled); the worker "
+              "ended itself and did not run it again";
+    } else
+        why = pg_guard([&] { return group_precheck(g, &sqlstate); });
+    current_rel = g.reloid;
+    current_role = g.roleid;
+    current_ticket = b.entries[g.entries.front()].e->ticket;
     if (why || isolate_bad_rows) {
         std::vector<QueuedRow> rows = rows_of(b, g);
         std::vector<DeadRow> dead;

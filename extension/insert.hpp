@@ -3,6 +3,7 @@
 #pragma once
 
 #include "batch.hpp"
+#include "shmem.hpp"
 
 namespace pg_ingest {
 
@@ -21,7 +22,12 @@ extern volatile sig_atomic_t running_user_code;
 extern volatile sig_atomic_t group_overdue;
 // Set by the worker's SIGTERM handler.
 extern volatile sig_atomic_t worker_shutdown_requested;
-// Registers the group's overdue timeout; once, in the worker, after connecting.
-void register_group_timeout();
+// Registers the group's overdue timeouts; once, in the worker, after connecting, with its slot
+// (where a group that ignores its cancel is recorded before the worker ends itself).
+void register_group_timeout(WorkerSlot *slot);
+// Whether this batch met the group recorded in the slot (it was dead-lettered): the worker then
+// clears the record after the batch committed.
+bool poison_group_met();
+void clear_poison_group();
 
 } // namespace pg_ingest

@@ -28,6 +28,11 @@ struct WorkerSlot {
     int start_attempts; // consecutive starts that did not get connected (e.g. database dropped)
     std::atomic<int> exiting; // set while the worker decides to exit idle (see try_idle_exit)
     std::atomic<int> recovered; // its worker copied the logged envelopes of earlier boots into the ring
+    // A group whose code ignored the cancel at ingest.group_timeout ended the worker (insert.cpp):
+    // its restart dead-letters that group instead of running it again. Written by the worker's
+    // timeout handler (plain stores), read after the restart; 0 = none.
+    uint64_t poison_ticket; // a ticket of the group
+    Oid poison_rel, poison_role;
     std::atomic<uint64_t> scan_low; // lowest ring position this worker may still read
     std::atomic<uint64_t> done_pos; // every record of this database below it is handled
     std::atomic<uint64_t> commit_lsn; // end of this worker's latest commit record

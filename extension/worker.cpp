@@ -394,6 +394,8 @@ static bool process_batch(WorkerBatch &b) {
         try {
             attempt_batch(b, isolate_bad_rows);
             finish_batch(b);
+            if (poison_group_met())
+                clear_poison_group(); // dead-lettered and committed
             return true;
         } catch (const WithdrawnEnvelope &w) {
             end_group_timeout();
@@ -679,7 +681,12 @@ void pg_ingest_worker_main(Datum arg) {
     pgstat_report_appname("pg_ingest worker");
     pin_input_formats(); // read queued rows back in the formats they were written with
     prefault_ring();
-    register_group_timeout();
+    register_group_timeout(my_slot);
+    if (my_slot->poison_ticket != 0)
+        ereport(LOG, (errmsg("pg_ingest worker restarted: the rows of table %u enqueued by role %u (ticket %llu) ran "
+                             "past ingest.group_timeout after its cancel; they are dead-lettered, not run again",
+                             my_slot->poison_rel, my_slot->poison_role,
+                             (unsigned long long)my_slot->poison_ticket)));
     // Durability comes from the waiters' XLogFlush (see finish_batch), not from this process.
     SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
     // Statement snapshots (wal_queue.cpp reads ingest_queue rows of transactions that committed

@@ -43,6 +43,7 @@ static void set_slot_state(WorkerSlot *w, WorkerState to, Oid dboid) {
         w->start_attempts = 0;
         w->exiting.store(0, std::memory_order_relaxed);
         w->recovered.store(0, std::memory_order_relaxed);
+        w->poison_ticket = 0;
     }
     if (to == kSlotRunning) {
         // While the slot was not running, the tail may have passed its scan positions (only over

@@ -509,4 +509,48 @@ sub check_exactly_once {
     return \%present;
 }
 
+# The common part of the ack-mode crash tests (026-028): 8 clients as $o{user} enqueue one row
+# per transaction into $table with ingest.ack = $o{ack} (ledger tag $o{tag}), crash_rounds (4
+# rounds; the last under SHARE LOCK), then the common checks: every round came back, the lock
+# held the worker, the clients stopped, at least $o{min_acked} rows were acknowledged, no client
+# got a pg_ingest warning or error, and after the last restart, with nothing enqueued, the queue
+# drains. $o{check_queued}: also that rows were in ingest_queue at the kills. Returns
+# (crash_rounds result, [acknowledged ids]).
+sub ack_crash_load {
+    my ($node, $table, %o) = @_;
+    local $Test::Builder::Level = ($Test::Builder::Level // 1) + 1;
+    my $clients = start_ack_clients($node, clients => 8, table => $table, per_run => $o{per_run} // 1000,
+        ack => $o{ack}, user => $o{user}, flush => 1, ($o{tag} ? (tag => $o{tag}) : ()));
+    Test::More::ok(poll_until(60, sub { ack_count($clients) >= ($o{min_running} // 500) }), 'load is running')
+      or Test::More::diag('client errors: ' . ack_errors($clients));
+    my $t0 = Time::HiRes::time();
+    my $r = crash_rounds($node, $clients, rounds => 4, settle => 1.5, lock_table => $table,
+        ($o{resume_acks} ? (resume_acks => $o{resume_acks}) : ()),
+        at_kill_sql => "SELECT id FROM $table", final_conf => "ingest.test_worker_delay = 0\n");
+    Test::More::is($r->{ok}, 4,
+        '4 postmaster kills (2 with every child): the server came back each time, the load resumed');
+    Test::More::ok($r->{lock_ok}, 'last round: SHARE LOCK on the table held the worker back');
+    my @queued = map { $_->{queued} // 'unreadable' } @{ $r->{rounds} };
+    Test::More::note('ingest_queue rows just before each kill: ' . join(', ', @queued));
+    if ($o{check_queued}) {
+        Test::More::cmp_ok(scalar(grep { /^\d+$/ && $_ > 0 } @queued[ 0 .. $#queued - 1 ]), '>=', 1,
+            'the throttled worker left rows queued at the unlocked kills');
+        Test::More::like($queued[-1], qr/^[1-9]\d*$/, "last kill: $queued[-1] rows were in ingest_queue");
+    }
+    Test::More::ok($r->{restarted}, 'server started after the last kill');
+    my $res = $r->{clients};
+    Test::More::is($res->{hung}, 0, 'clients stopped');
+    my @acked = @{ $res->{acked} };
+    Test::More::cmp_ok(scalar(@acked), '>', $o{min_acked} // 2000, scalar(@acked) . ' rows acknowledged');
+    Test::More::is(ingest_messages($res->{errors}, 'WARNING'), '', 'no client got a pg_ingest warning');
+    Test::More::is(ingest_messages($res->{errors}, 'ERROR'), '', 'no client got an error about pg_ingest or its queue');
+    # Nothing is enqueued after the last restart: the launcher must start a worker for the queue.
+    my ($drained, $state) = wait_until_drained($node, "SELECT count(*) FROM $table", 120);
+    Test::More::ok($drained, 'after the restart, with nothing enqueued, ingest_queue drains to empty')
+      or Test::More::diag($state);
+    Test::More::note(sprintf('crash rounds and drain took %.0f s', Time::HiRes::time() - $t0));
+    return ($r, \@acked);
+}
+push @EXPORT, qw(ack_crash_load);
+
 1;

@@ -40,34 +40,8 @@ is($out, 'ingest_client|t', 'ingest.ack = logged: the role enqueues') or diag($e
 ok(poll_until(60, sub { $node->safe_psql('postgres', 'SELECT count(*) FROM cl WHERE id = 1') eq '1' }),
     'and the row lands');
 
-my $clients = start_ack_clients($node, clients => 8, table => 'cl', per_run => 1000,
-    ack => 'logged', user => 'ingest_client', flush => 1);
-ok(poll_until(60, sub { ack_count($clients) >= 500 }), 'load is running')
-  or diag('client errors: ' . ack_errors($clients));
-
-my $t0 = time;
-my $r = crash_rounds($node, $clients, rounds => 4, settle => 1.5, lock_table => 'cl',
-    at_kill_sql => 'SELECT id FROM cl', final_conf => "ingest.test_worker_delay = 0\n");
-is($r->{ok}, 4, '4 postmaster kills (2 with every child): the server came back each time, the load resumed');
-ok($r->{lock_ok}, 'last round: SHARE LOCK on the table held the worker back');
-my @queued = map { $_->{queued} // 'unreadable' } @{ $r->{rounds} };
-note('ingest_queue rows just before each kill: ' . join(', ', @queued));
-cmp_ok(scalar(grep { /^\d+$/ && $_ > 0 } @queued[ 0 .. $#queued - 1 ]), '>=', 1,
-    'the throttled worker left rows queued at the unlocked kills');
-like($queued[-1], qr/^[1-9]\d*$/, "last kill: $queued[-1] rows were in ingest_queue");
-ok($r->{restarted}, 'server started after the last kill');
-
-my $res = $r->{clients};
-is($res->{hung}, 0, 'clients stopped');
-my @acked = @{ $res->{acked} };
-cmp_ok(scalar(@acked), '>', 2000, scalar(@acked) . ' rows acknowledged');
-is(ingest_messages($res->{errors}, 'WARNING'), '', 'no client got a pg_ingest warning');
-is(ingest_messages($res->{errors}, 'ERROR'), '', 'no client got an error about pg_ingest or its queue');
-
-# Nothing is enqueued after the last restart: the launcher must start a worker for the queue.
-my ($drained, $state) = wait_until_drained($node, 'SELECT count(*) FROM cl', 120);
-ok($drained, 'after the restart, with nothing enqueued, ingest_queue drains to empty') or diag($state);
-note(sprintf('crash rounds and drain took %.0f s', time - $t0));
+my ($r, $acked_ref) = ack_crash_load($node, 'cl', ack => 'logged', user => 'ingest_client', min_running => 500, min_acked => 2000, check_queued => 1);
+my @acked = @$acked_ref;
 
 my $present = check_exactly_once($node, 'cl', [ @acked, 1 ], 'logged');
 my %at_kill = map { $_ => 1 } split /\n/, ($r->{at_kill} // '');

@@ -36,29 +36,8 @@ my ($rc, $out, $err) = $node->psql('postgres',
     connstr => $as_client, timeout => 60);
 is($out, "t\n1", 'ingest.ack = committed: the row is there when COMMIT returns') or diag($err);
 
-my $clients = start_ack_clients($node, clients => 8, table => 'cc', per_run => 200,
-    ack => 'committed', user => 'ingest_client', flush => 1);
-ok(poll_until(60, sub { ack_count($clients) >= 100 }), 'load is running')
-  or diag('client errors: ' . ack_errors($clients));
-
-my $t0 = time;
-my $r = crash_rounds($node, $clients, rounds => 4, settle => 1.5, lock_table => 'cc', resume_acks => 20,
-    final_conf => "ingest.test_worker_delay = 0\n");
-is($r->{ok}, 4, '4 postmaster kills (2 with every child): the server came back each time, the load resumed');
-ok($r->{lock_ok}, 'last round: SHARE LOCK on the table held the worker back');
-note('ingest_queue rows just before each kill: ' . join(', ', map { $_->{queued} // 'unreadable' } @{ $r->{rounds} }));
-ok($r->{restarted}, 'server started after the last kill');
-
-my $res = $r->{clients};
-is($res->{hung}, 0, 'clients stopped');
-my @acked = @{ $res->{acked} };
-cmp_ok(scalar(@acked), '>', 200, scalar(@acked) . ' rows acknowledged');
-is(ingest_messages($res->{errors}, 'WARNING'), '', 'no client got a pg_ingest warning');
-is(ingest_messages($res->{errors}, 'ERROR'), '', 'no client got an error about pg_ingest or its queue');
-
-my ($drained, $state) = wait_until_drained($node, 'SELECT count(*) FROM cc', 120);
-ok($drained, 'after the restart, with nothing enqueued, ingest_queue drains to empty') or diag($state);
-note(sprintf('crash rounds and drain took %.0f s', time - $t0));
+my ($r, $acked_ref) = ack_crash_load($node, 'cc', ack => 'committed', user => 'ingest_client', min_running => 100, min_acked => 200, per_run => 200, resume_acks => 20);
+my @acked = @$acked_ref;
 
 check_exactly_once($node, 'cc', [ @acked, 1 ], 'committed');
 
