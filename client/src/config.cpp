@@ -1,4 +1,5 @@
-// Status, error names, retry backoff and ProducerConfig's string settings and validation.
+// Status, error names, retry backoff, ack mode names and ProducerConfig's string settings and
+// validation.
 #include <pgingest/config.hpp>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <utility>
 
 namespace pgingest {
 
@@ -46,9 +48,29 @@ std::chrono::milliseconds RetryPolicy::backoff(int failed_attempts) const {
 
 namespace {
 
-Status bad(std::string_view key, std::string_view value, const char *why) {
+constexpr std::pair<AckMode, const char *> kAckModes[] = {
+    {AckMode::kCommitted, "committed"},
+    {AckMode::kLogged, "logged"},
+    {AckMode::kQueued, "queued"},
+    {AckMode::kMemory, "memory"},
+};
+
+Status bad(std::string_view key, std::string_view value, std::string why) {
     return Status(ErrorCode::kInvalidArgument,
                   "setting " + std::string(key) + " = \"" + std::string(value) + "\": " + why);
+}
+
+// Why a value was refused: the accepted values of the settings that take a word.
+std::string invalid_value(std::string_view key) {
+    static const std::map<std::string_view, const char *> choices = {
+        {"full_queue_policy", "fail or block"},
+        {"ack", "committed, logged, queued or memory"},
+        {"durable", "on or off"},
+        {"copy_fallback", "on or off"},
+        {"log_level", "debug, info, warning, error or off"},
+    };
+    auto it = choices.find(key);
+    return it == choices.end() ? "invalid value" : std::string("invalid value (expected ") + it->second + ")";
 }
 
 template <typename T> bool parse_number(std::string_view v, T &out) {
@@ -77,6 +99,28 @@ bool parse_bool(std::string_view v, bool &out) {
 }
 
 } // namespace
+
+const char *ack_mode_name(AckMode mode) {
+    for (const auto &[m, name] : kAckModes)
+        if (m == mode)
+            return name;
+    return nullptr;
+}
+
+bool parse_ack_mode(std::string_view name, AckMode &out) {
+    for (const auto &[m, n] : kAckModes)
+        if (name == n) {
+            out = m;
+            return true;
+        }
+    return false;
+}
+
+AckMode ProducerConfig::effective_ack() const {
+    if (ack)
+        return *ack;
+    return durable ? AckMode::kCommitted : AckMode::kQueued;
+}
 
 Status ProducerConfig::set(std::string_view key, std::string_view value) {
     using Setter = std::function<bool(ProducerConfig &, std::string_view)>;
@@ -119,6 +163,14 @@ Status ProducerConfig::set(std::string_view key, std::string_view value) {
              return true;
          }},
         {"block_timeout_ms", millis([](ProducerConfig &c) -> auto & { return c.block_timeout; })},
+        {"ack",
+         [](ProducerConfig &c, std::string_view v) {
+             AckMode m;
+             if (!parse_ack_mode(v, m))
+                 return false;
+             c.ack = m;
+             return true;
+         }},
         {"durable", [](ProducerConfig &c, std::string_view v) { return parse_bool(v, c.durable); }},
         {"copy_fallback", [](ProducerConfig &c, std::string_view v) { return parse_bool(v, c.copy_fallback); }},
         {"close_timeout_ms", millis([](ProducerConfig &c) -> auto & { return c.close_timeout; })},
@@ -141,7 +193,7 @@ Status ProducerConfig::set(std::string_view key, std::string_view value) {
         return Status(ErrorCode::kInvalidArgument, "unknown setting \"" + std::string(key) + "\"");
     ProducerConfig changed = *this;
     if (!it->second(changed, value))
-        return bad(key, value, "invalid value");
+        return bad(key, value, invalid_value(key));
     *this = std::move(changed);
     return Status();
 }
@@ -166,6 +218,8 @@ Status ProducerConfig::validate() const {
         return invalid("need 0 <= retry.initial_backoff <= retry.max_backoff");
     if (linger.count() < 0 || block_timeout.count() < 0 || close_timeout.count() < 0)
         return invalid("durations must not be negative");
+    if (ack && !ack_mode_name(*ack))
+        return invalid("ack: " + invalid_value("ack"));
     return Status();
 }
 

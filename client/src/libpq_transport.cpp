@@ -1,6 +1,8 @@
 // The libpq transport: one PGconn per Connection, blocking calls on the sender thread that owns it.
 #include <pgingest/transport.hpp>
 
+#include "ack_setting.hpp"
+
 #include <libpq-fe.h>
 
 #include "protocol.h" // extension/protocol.h: the server's side of this contract
@@ -73,12 +75,28 @@ class PqConnection final : public Connection {
         PQfinish(conn_);
     }
 
-    Status configure(bool durable) {
-        Result r(PQexec(conn_, durable ? "SET ingest.wait_for_commit = on" : "SET ingest.wait_for_commit = off"));
-        if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
-            return Status(ErrorCode::kPermanentError, "SET ingest.wait_for_commit failed: " + error_text(r.get(), conn_),
-                          sqlstate(r.get()));
-        return Status();
+    // SET ingest.ack, or on a server without it (older than 0.3.0) the equivalent
+    // ingest.wait_for_commit where there is one.
+    Status configure(AckMode ack) {
+        std::string sql = detail::ack_statement(ack);
+        if (sql.empty())
+            return Status(ErrorCode::kInvalidArgument,
+                          "unknown ack mode " + std::to_string(static_cast<int>(ack)));
+        Result r(PQexec(conn_, sql.c_str()));
+        if (PQresultStatus(r.get()) == PGRES_COMMAND_OK)
+            return Status();
+        std::string state = sqlstate(r.get());
+        std::string message = sql + " failed: " + error_text(r.get(), conn_);
+        if (detail::unknown_setting(state)) {
+            if (const char *legacy = detail::legacy_ack_statement(ack)) {
+                Result l(PQexec(conn_, legacy));
+                if (PQresultStatus(l.get()) == PGRES_COMMAND_OK)
+                    return Status();
+            }
+            message += std::string(" (ack = ") + ack_mode_name(ack) +
+                       " needs pg_ingest 0.3.0 or later on the server)";
+        }
+        return Status(ErrorCode::kPermanentError, message, state);
     }
 
     CallResult enqueue_copy(const BatchRequest &b) override {
@@ -209,7 +227,7 @@ class PqConnection final : public Connection {
 
 class PqTransport final : public Transport {
   public:
-    PqTransport(std::string conninfo, bool durable) : conninfo_(std::move(conninfo)), durable_(durable) {}
+    PqTransport(std::string conninfo, AckMode ack) : conninfo_(std::move(conninfo)), ack_(ack) {}
 
     std::unique_ptr<Connection> connect(Status &error) override {
         // Values before dbname are defaults the conninfo may override; client_encoding after it
@@ -227,7 +245,7 @@ class PqTransport final : public Transport {
             return nullptr;
         }
         auto c = std::make_unique<PqConnection>(conn);
-        Status s = c->configure(durable_);
+        Status s = c->configure(ack_);
         if (!s.ok()) {
             error = s;
             return nullptr;
@@ -237,13 +255,43 @@ class PqTransport final : public Transport {
 
   private:
     std::string conninfo_;
-    bool durable_;
+    AckMode ack_;
 };
 
 } // namespace
 
+namespace detail {
+
+std::string ack_statement(AckMode mode) {
+    const char *name = ack_mode_name(mode);
+    return name ? std::string("SET ingest.ack = ") + name : std::string();
+}
+
+bool unknown_setting(std::string_view sqlstate) {
+    return sqlstate == "42704" || sqlstate == "42602";
+}
+
+const char *legacy_ack_statement(AckMode mode) {
+    switch (mode) {
+    case AckMode::kCommitted:
+        return "SET ingest.wait_for_commit = on";
+    case AckMode::kMemory:
+        return "SET ingest.wait_for_commit = off";
+    case AckMode::kLogged:
+    case AckMode::kQueued:
+        break;
+    }
+    return nullptr;
+}
+
+} // namespace detail
+
+std::shared_ptr<Transport> make_libpq_transport(std::string conninfo, AckMode ack) {
+    return std::make_shared<PqTransport>(std::move(conninfo), ack);
+}
+
 std::shared_ptr<Transport> make_libpq_transport(std::string conninfo, bool durable) {
-    return std::make_shared<PqTransport>(std::move(conninfo), durable);
+    return make_libpq_transport(std::move(conninfo), durable ? AckMode::kCommitted : AckMode::kQueued);
 }
 
 } // namespace pgingest

@@ -218,7 +218,8 @@ ProducerConfig checked(ProducerConfig config) {
 }
 } // namespace
 
-Producer::Producer(ProducerConfig config) : Producer(config, make_libpq_transport(config.conninfo, config.durable)) {}
+Producer::Producer(ProducerConfig config)
+    : Producer(config, make_libpq_transport(config.conninfo, config.effective_ack())) {}
 
 Producer::Producer(ProducerConfig config, std::shared_ptr<Transport> transport)
     : core_(std::make_unique<detail::ProducerCore>(checked(std::move(config)), std::move(transport))) {}

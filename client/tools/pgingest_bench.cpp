@@ -9,7 +9,7 @@
 //       enqueue-to-acknowledgement latency percentiles (p50_ms=, p99_ms=, p999_ms=, max_ms=) of
 //       the rows enqueued after the first W seconds (default 2: the pool connects meanwhile).
 //   Both print rows_acked=, rows_failed=, elapsed_s=, rows_per_s=. --set key=value passes
-//   ProducerConfig settings (repeatable), e.g. --set durable=off.
+//   ProducerConfig settings (repeatable), e.g. --set ack=queued.
 //
 // Row g: id g, ts 2024-01-01 00:00:00+00 + g ms, n g % 1000, msg "msg-" + g zero-padded to 12
 // digits + 24 'x' -- the same rows as the suite's COPY files.

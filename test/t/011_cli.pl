@@ -1,7 +1,7 @@
 # The pgingest command-line loader against a real server: CSV edge cases (quoted newlines,
 # escaped quotes, NULLs, wrong field counts -> rejects file with the right line numbers), server
-# rejects, TSV, JSON lines from stdin, --max-errors, --dry-run, exit codes, `status`, and SIGINT
-# mid-load (every row read is either committed or reported, none twice).
+# rejects, TSV, JSON lines from stdin, --max-errors, --dry-run, exit codes, --ack, `status`, and
+# SIGINT mid-load (every row read is either committed or reported, none twice).
 # Needs PGI_CLI (the pgingest binary); fails when it is missing.
 use strict;
 use warnings;
@@ -149,6 +149,15 @@ is($rc, 4, 'missing input file: exit code 4 (input)');
 ($rc, $out, $err) = cli(undef, 'load', '--dsn', $dsn, '-t', 't', '--wait-for-commit', 'off', $good);
 is($rc, 0, 'all rows committed: exit code 0') or diag($err);
 ok($node->poll_query_until('postgres', 'SELECT count(*) = 100 FROM t'), 'fire-and-forget rows arrive');
+
+# --- --ack: the producer's ingest.ack; logged acknowledges rows once they are in WAL ----------
+sql('TRUNCATE t');
+($rc, $out, $err) = cli(undef, 'load', '--dsn', $dsn, '-t', 't', '--ack', 'logged', $good);
+is($rc, 0, '--ack logged: exit code 0') or diag($err);
+like($err, qr/100 rows read, 100 accepted, 0 rejected/, '--ack logged: the summary counts accepted rows');
+ok($node->poll_query_until('postgres', 'SELECT count(*) = 100 FROM t'), '--ack logged: the rows arrive');
+($rc, $out, $err) = cli(undef, 'load', '--dsn', $dsn, '-t', 't', '--ack', 'queued', '--wait-for-commit', 'off', $good);
+is($rc, 2, '--ack with --wait-for-commit: exit code 2 (usage)');
 
 # --- status -------------------------------------------------------------------------------
 ($rc, $out, $err) = cli(undef, 'status', '--dsn', $dsn);

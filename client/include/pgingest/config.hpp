@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,31 @@ enum class FullQueuePolicy : int {
     kFail = 0,  // return ErrorCode::kQueueFull at once
     kBlock = 1, // wait up to block_timeout for room, then return ErrorCode::kTimedOut
 };
+
+// What the server's acknowledgement of a batch means: the producer sets ingest.ack to this on
+// every connection (README.md, "ingest.ack"), and a row's delivery report with status.ok() says:
+enum class AckMode : int {
+    // Committed: the pg_ingest worker inserted and committed the rows before the call returned;
+    // rows the server rejects are reported with kRejected. The slowest: each call waits for the
+    // insert. The default.
+    kCommitted = 0,
+    // Accepted: the rows are in WAL flushed to disk (and on synchronous standbys), not inserted
+    // yet. They land exactly once through server crashes and failovers. Rows the server rejects
+    // later are not reported here: look up the report's ticket (ingest_ticket_status,
+    // ingest_dead_letter).
+    kLogged = 1,
+    // Accepted: in WAL, not flushed. As kLogged, except that a server crash may lose the rows
+    // acknowledged in its last ~600 ms (3 x wal_writer_delay); never inserted twice.
+    kQueued = 2,
+    // Accepted: only in the server's shared memory until the worker inserts them; a server crash
+    // loses them. The fastest.
+    kMemory = 3,
+};
+
+// "committed", "logged", "queued", "memory"; nullptr for a value outside AckMode.
+PGINGEST_API const char *ack_mode_name(AckMode mode);
+// The mode named `name` (as ack_mode_name spells it); false if there is none.
+PGINGEST_API bool parse_ack_mode(std::string_view name, AckMode &out);
 
 struct PGINGEST_API RetryPolicy {
     int max_attempts = 3;                                 // sends of a batch, the first included
@@ -45,7 +71,9 @@ struct PGINGEST_API ProducerConfig {
     RetryPolicy retry;
     FullQueuePolicy full_queue_policy = FullQueuePolicy::kFail;
     std::chrono::milliseconds block_timeout{1000};  // for FullQueuePolicy::kBlock
-    bool durable = true;                // ingest.wait_for_commit: acknowledge only committed rows
+    std::optional<AckMode> ack;                     // ingest.ack on the connections; unset: from durable
+    bool durable = true;                // deprecated, ack's older form: true = kCommitted, false = kQueued
+                                        // (used only when ack is unset)
     bool copy_fallback = false;         // server without pg_ingest: send with COPY FROM STDIN instead
     std::chrono::milliseconds close_timeout{10000}; // the destructor's bound when close() was not called
 
@@ -56,10 +84,13 @@ struct PGINGEST_API ProducerConfig {
     // Keys: conninfo, pool_min, pool_max, queue_max_rows, queue_max_bytes, batch_max_rows,
     // batch_max_bytes, linger_ms, retry_max_attempts, retry_initial_backoff_ms,
     // retry_backoff_factor, retry_max_backoff_ms, retry_jitter, full_queue_policy (fail|block),
-    // block_timeout_ms, durable (on|off), copy_fallback (on|off), close_timeout_ms,
+    // block_timeout_ms, ack (committed|logged|queued|memory), durable (on|off; ack wins when both
+    // are set, in either order), copy_fallback (on|off), close_timeout_ms,
     // log_level (debug|info|warning|error|off).
     Status set(std::string_view key, std::string_view value);
     Status validate() const;
+    // The mode the connections use: ack if set, else durable's (kCommitted or kQueued).
+    AckMode effective_ack() const;
 };
 
 } // namespace pgingest

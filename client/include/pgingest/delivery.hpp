@@ -32,8 +32,11 @@ class PGINGEST_API Table {
     std::shared_ptr<const TableSpec> spec_;
 };
 
-// What happened to one row. status.ok(): committed by the server (durable mode), or accepted
-// into the server's queue (durable == false). Otherwise status says why it failed.
+// What happened to one row. status.ok() means what the producer's AckMode (config.hpp) says:
+// with kCommitted (the default) committed by the server; with kLogged, kQueued or kMemory accepted
+// by the server, with that mode's promise about crashes, and not yet inserted (a row the server
+// rejects later is not reported: look up `ticket` with ingest_ticket_status). Otherwise status
+// says why it failed.
 struct DeliveryReport {
     Table table;
     Status status;

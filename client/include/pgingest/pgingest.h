@@ -66,7 +66,7 @@ PGINGEST_API const char *pgi_error_name(pgi_error err);
 
 PGINGEST_API pgi_config *pgi_config_new(void);
 PGINGEST_API void pgi_config_free(pgi_config *conf);
-/* Keys as ProducerConfig::set (conninfo, pool_max, linger_ms, full_queue_policy, durable, ...). */
+/* Keys as ProducerConfig::set (conninfo, pool_max, linger_ms, full_queue_policy, ack, ...). */
 PGINGEST_API pgi_error pgi_config_set(pgi_config *conf, const char *key, const char *value, char *errbuf,
                                       size_t errlen);
 PGINGEST_API void pgi_config_set_delivery_cb(pgi_config *conf, pgi_delivery_cb cb, void *ctx);

@@ -69,10 +69,16 @@ class PGINGEST_API Connection {
 class PGINGEST_API Transport {
   public:
     virtual ~Transport() = default;
-    // A new connection with ingest.wait_for_commit set to `durable`; nullptr and error on failure.
+    // A new connection whose calls are acknowledged as the producer's AckMode says (the libpq
+    // transport sets ingest.ack); nullptr and error on failure.
     virtual std::unique_ptr<Connection> connect(Status &error) = 0;
 };
 
+// Connections run SET ingest.ack = <ack> once opened. A server older than pg_ingest 0.3.0 has no
+// ingest.ack: there kCommitted and kMemory fall back to its ingest.wait_for_commit = on / off
+// (which meant the same), and kLogged and kQueued fail to connect with kPermanentError.
+PGINGEST_API std::shared_ptr<Transport> make_libpq_transport(std::string conninfo, AckMode ack);
+// Deprecated: durable = true is AckMode::kCommitted, false AckMode::kQueued.
 PGINGEST_API std::shared_ptr<Transport> make_libpq_transport(std::string conninfo, bool durable);
 
 } // namespace pgingest

@@ -31,6 +31,10 @@ int check_options(LoadOptions &o) {
         std::fprintf(stderr, "pgingest: --workers and --batch-rows must be positive\n");
         return kExitUsage;
     }
+    // --ack, else the deprecated --wait-for-commit (the parser refuses both) mapped as
+    // ProducerConfig's durable: on (the default) = committed, off = queued.
+    if (o.ack.empty())
+        o.ack = o.wait_for_commit == "off" ? "queued" : "committed";
     if (o.files.empty())
         o.files.push_back("-");
     return kExitOk;
@@ -104,7 +108,9 @@ pgingest::ProducerConfig producer_config(const LoadOptions &o) {
     cfg.pool_min = 1;
     cfg.pool_max = o.workers;
     cfg.batch_max_rows = o.batch_rows;
-    cfg.durable = o.wait_for_commit != "off";
+    pgingest::AckMode ack = pgingest::AckMode::kCommitted;
+    pgingest::parse_ack_mode(o.ack, ack); // a valid name: the option parser checked it
+    cfg.ack = ack;
     cfg.full_queue_policy = pgingest::FullQueuePolicy::kBlock;
     cfg.block_timeout = std::chrono::milliseconds(1000);
     cfg.log_level = pgingest::LogLevel::kWarning;
@@ -209,7 +215,7 @@ void print_summary(const LoadOptions &o, const LoadState &st, double el) {
     std::snprintf(summary, sizeof summary,
                   "pgingest: %s%llu rows read, %llu %s, %llu rejected in %.2f s (%.0f rows/s)%s\n",
                   o.dry_run ? "dry run: " : "", static_cast<unsigned long long>(st.read.load()),
-                  static_cast<unsigned long long>(st.committed.load()), o.dry_run ? "valid" : "committed",
+                  static_cast<unsigned long long>(st.committed.load()), o.dry_run ? "valid" : st.acked_word(),
                   static_cast<unsigned long long>(st.rejected()), el, el > 0 ? st.committed.load() / el : 0.0,
                   g_interrupted ? " (interrupted)" : "");
     std::fputs(summary, stderr);

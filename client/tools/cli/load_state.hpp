@@ -24,7 +24,8 @@ struct LoadOptions {
     std::string dsn;
     std::size_t batch_rows = 10000;
     std::size_t workers = 4;
-    std::string wait_for_commit = "on";
+    std::string ack;             // --ack; check_options() resolves it (default committed)
+    std::string wait_for_commit; // --wait-for-commit, deprecated alias of --ack: on = committed, off = queued
     std::string rejects;
     std::size_t max_errors = 0; // 0: unlimited
     bool dry_run = false;
@@ -44,6 +45,9 @@ class LoadState {
     void reject(std::uint64_t line, const std::string &reason, std::string raw);
     std::uint64_t rejected() const;
     bool error_budget_exhausted() const { return opt_.max_errors > 0 && rejected() >= opt_.max_errors; }
+    // What an acknowledged row is, for the summary and the progress line: "committed" with
+    // --ack committed, else "accepted" (acknowledged by the server, not yet inserted).
+    const char *acked_word() const { return opt_.ack == "committed" ? "committed" : "accepted"; }
 
     std::atomic<std::uint64_t> read{0}, committed{0}, bytes{0};
     std::atomic<bool> connection_failed{false};

@@ -2,8 +2,8 @@
 // a viewer for ingest_status, and an HTTP ingest endpoint (serve). This file: argument parsing
 // and dispatch.
 //
-// Exit codes: 0 all rows committed; 1 some rows rejected; 2 usage error; 3 connection failure;
-// 4 input file error; 130 interrupted (SIGINT).
+// Exit codes: 0 all rows committed (accepted, with an --ack other than committed); 1 some rows
+// rejected; 2 usage error; 3 connection failure; 4 input file error; 130 interrupted (SIGINT).
 #include "commands.hpp"
 #include "common.hpp"
 
@@ -26,7 +26,14 @@ CLI::App *add_load(CLI::App &app, LoadOptions &o, CLI::Option *&null_opt) {
     load->add_option("--dsn", o.dsn, "libpq conninfo (default: PG* environment)");
     load->add_option("--batch-rows", o.batch_rows, "rows per batch")->check(CLI::PositiveNumber);
     load->add_option("--workers,-j", o.workers, "connections")->check(CLI::PositiveNumber);
-    load->add_option("--wait-for-commit", o.wait_for_commit, "on | off")->check(CLI::IsMember({"on", "off"}));
+    CLI::Option *ack =
+        load->add_option("--ack", o.ack,
+                         "when the server acknowledges rows (ingest.ack): committed (inserted; the "
+                         "default), logged (in flushed WAL), queued (in WAL), memory (in shared memory)")
+            ->check(CLI::IsMember({"committed", "logged", "queued", "memory"}));
+    load->add_option("--wait-for-commit", o.wait_for_commit, "on | off: deprecated, --ack committed | queued")
+        ->check(CLI::IsMember({"on", "off"}))
+        ->excludes(ack);
     load->add_option("--rejects", o.rejects, "write rejected rows here");
     load->add_option("--max-errors", o.max_errors, "stop reading after N rejects (0: no limit)");
     load->add_flag("--dry-run", o.dry_run, "parse and validate only");

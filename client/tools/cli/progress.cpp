@@ -32,8 +32,9 @@ void Progress::stop() {
 
 std::string Progress::line(double el) const {
     std::uint64_t rows = st_.read, bytes = st_.bytes, comm = st_.committed;
-    std::string s = "rows " + std::to_string(rows) + " (committed " + std::to_string(comm) + ", rejected " +
-                    std::to_string(st_.rejected()) + "), " + fmt_rate(el > 0 ? rows / el : 0) + " rows/s";
+    std::string s = "rows " + std::to_string(rows) + " (" + st_.acked_word() + " " + std::to_string(comm) +
+                    ", rejected " + std::to_string(st_.rejected()) + "), " +
+                    fmt_rate(el > 0 ? rows / el : 0) + " rows/s";
     char mb[64];
     std::snprintf(mb, sizeof mb, ", %.1f MB/s", el > 0 ? bytes / el / 1e6 : 0.0);
     s += mb;

@@ -67,7 +67,7 @@ pgingest::Producer *Producers::for_role(const std::string &role, std::string &er
     // producer's own bound is twice that and never refuses an admitted row.
     cfg.queue_max_rows = 2 * o_.queue_rows;
     cfg.queue_max_bytes = 2 * o_.queue_bytes;
-    cfg.durable = true;
+    cfg.ack = pgingest::AckMode::kCommitted;
     cfg.full_queue_policy = pgingest::FullQueuePolicy::kFail;
     cfg.log_level = pgingest::LogLevel::kWarning;
     std::string who = role.empty() ? "login role" : "role " + role;
