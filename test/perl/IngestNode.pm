@@ -369,6 +369,11 @@ sub first_n {
 sub kill9_server {
     my ($node, $children) = @_;
     my $pm = postmaster_pid($node);
+    # With every child: stop the postmaster first, so that it forks nobody between the listing
+    # and the kill. A child it forked after the listing would survive the kill, and could then
+    # wait forever for an LWLock a killed child held (LWLock waits do not watch the postmaster),
+    # keeping the shared memory attached so the server cannot start again.
+    kill 'STOP', $pm if $children;
     my @kids = postmaster_children($pm);
     $node->kill9;
     kill 'KILL', @kids if $children && @kids;

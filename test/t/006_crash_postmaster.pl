@@ -21,6 +21,7 @@ my $ok_rounds = 0;
 for my $i (1 .. $rounds) {
     sleep 1.5;
     my $pm = postmaster_pid($node);
+    kill 'STOP', $pm if $i % 2 == 0;    # forks nobody between the listing and the kill (kill9_server)
     my @kids = postmaster_children($pm);
     my $acks = ack_count($clients);
     $node->kill9;
