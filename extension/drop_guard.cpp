@@ -41,6 +41,21 @@ static uint64 queued_rows_here() {
 
 static void refuse_while_queued();
 
+// queue_has_rows() for this C hook: its C++ objects live and die in this frame, so the hook's own
+// ereport(ERROR) below crosses none.
+static bool queue_holds_envelopes(Oid relid) {
+    std::optional<PgError> err;
+    bool refuse = false;
+    try {
+        refuse = queue_has_rows(relid);
+    } catch (const PgError &e) {
+        err = e;
+    }
+    if (err)
+        rethrow_pg_error(err);
+    return refuse;
+}
+
 // A C hook: only PostgreSQL calls and code that cannot throw.
 static void on_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId, void *arg) {
     if (prev_object_access_hook)
@@ -50,16 +65,7 @@ static void on_object_access(ObjectAccessType access, Oid classId, Oid objectId,
     // PostgreSQL drops an extension's member tables before the extension itself: ingest_queue
     // with envelopes left to recover (after a crash) must stop the drop here.
     if (classId == RelationRelationId && subId == 0) {
-        std::optional<PgError> err;
-        bool refuse = false;
-        try {
-            refuse = queue_has_rows(objectId);
-        } catch (const PgError &e) {
-            err = e;
-        }
-        if (err)
-            rethrow_pg_error(err);
-        if (refuse)
+        bool refuse = queue_holds_envelopes(objectId);
             refuse_while_queued(); // rows in the ring come with rows in the table: say so first
         if (refuse)
             ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
