@@ -41,12 +41,13 @@ struct EntryRef {
 };
 
 // Entries that go into one table as one role with one column list, read with the same input
-// settings (copy_format.cpp): one COPY.
+// settings (copy_format.cpp) and in the same format: one COPY.
 struct Group {
     Oid reloid, roleid;
     std::vector<int16_t> attnums;
     std::string settings;
     std::vector<size_t> entries;
+    std::vector<uint32_t> types; // binary rows (record.hpp): their column types; empty: COPY text
 };
 
 // The envelopes one worker transaction inserts (not the client library's batch).

@@ -37,6 +37,15 @@ struct StableFormats {
 // non-generated columns); errors if its type is not reltype.
 void append_composite_row(StringInfo buf, Oid reltype, const char *relname, HeapTupleHeader td);
 
+// Binary rows (record.hpp): the column types a composite value of this row type is sent as, when
+// every column it writes (row_attnums) has a built-in type with binary send and receive functions,
+// ingest.binary_rows is on and the session's client encoding is the database's (text types' send
+// functions convert to it); else nullptr: write COPY text.
+const uint32 *row_binary_types(Oid reltype);
+
+// Appends one composite value as a COPY BINARY tuple (only when row_binary_types said so).
+void append_composite_row_binary(StringInfo buf, Oid reltype, const char *relname, HeapTupleHeader td);
+
 // Appends one JSON scalar (or nested JSON, as text) as a COPY text field.
 void append_json_scalar(StringInfo buf, JsonbValue *v);
 
@@ -62,7 +71,18 @@ void apply_input_settings(const char *blob, uint32_t len);
 // DATABASE/ROLE ... SET says.
 void pin_input_formats();
 
-// The options of the worker's COPY FROM (palloc'd): COPY text, in the database encoding.
-List *copy_input_options();
+// The options of the worker's COPY FROM (palloc'd): COPY text, in the database encoding; or
+// COPY BINARY, whose data then starts with kBinaryCopyHeader.
+List *copy_input_options(bool binary);
+constexpr int kBinaryCopyHeaderLen = 19;
+extern const char kBinaryCopyHeader[kBinaryCopyHeaderLen];
+
+// The length of the COPY BINARY tuple at p, or 0 if it is malformed or runs past end.
+size_t binary_row_length(const char *p, const char *end);
+
+// Appends the binary row (n bytes at p, values of the given built-in types) as the COPY text line
+// the row form would have written (pinned formats), without its newline: for dead letters, and
+// for rows whose columns changed type after they were enqueued. Call inside pg_guard.
+void binary_row_to_text(StringInfo out, const char *p, size_t n, const uint32 *types, int ntypes);
 
 } // namespace pg_ingest

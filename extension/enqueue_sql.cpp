@@ -183,6 +183,14 @@ PGI_FUNCTION(pg_ingest_enqueue_row) {
         uint64 ticket = new_ticket();
         SliceWriter w{&t, cols, natts, ticket};
         w.pinned_formats = true;
+        // Built-in column types go as binary tuples: no text to format here or to parse in the
+        // worker, and the values are exactly the caller's, whatever the settings.
+        if (const uint32 *types = row_binary_types(t.reltype)) {
+            uint32 *copy = (uint32 *)palloc(sizeof(uint32) * Max(natts, 1));
+            memcpy(copy, types, sizeof(uint32) * natts);
+            w.types = copy;
+        }
+        auto append_row = w.types ? append_composite_row_binary : append_composite_row;
         StringInfoData line;
         initStringInfo(&line);
         Oid elemtype = get_element_type(argtype);
@@ -200,7 +208,7 @@ PGI_FUNCTION(pg_ingest_enqueue_row) {
                 if (isnull)
                     ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                                     errmsg("array element %u is NULL", w.rows + 1)));
-                append_composite_row(&line, t.reltype, t.relname, DatumGetHeapTupleHeader(d));
+                append_row(&line, t.reltype, t.relname, DatumGetHeapTupleHeader(d));
                 w.add_row(&line);
             }
             array_free_iterator(it);
@@ -210,7 +218,7 @@ PGI_FUNCTION(pg_ingest_enqueue_row) {
                                 errmsg("cannot enqueue a value of type %s into \"%s\"", format_type_be(argtype),
                                        t.relname),
                                 errhint("Pass a row of the table's type, e.g. ROW(...)::%s.", t.relname)));
-            append_composite_row(&line, t.reltype, t.relname, PG_GETARG_HEAPTUPLEHEADER(1));
+            append_row(&line, t.reltype, t.relname, PG_GETARG_HEAPTUPLEHEADER(1));
             w.add_row(&line);
         }
         pfree(line.data);

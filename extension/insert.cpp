@@ -92,8 +92,9 @@ static const char *group_precheck(const Group &g, int *sqlstate) {
 }
 
 // COPY the given byte ranges into rel (PostgreSQL errors propagate: call inside pg_guard).
-static uint64 copy_rows(Relation rel, List *attnames, const std::vector<Segment> &segs) {
-    List *options = copy_input_options();
+// Binary groups: segs start with kBinaryCopyHeader.
+static uint64 copy_rows(Relation rel, List *attnames, const std::vector<Segment> &segs, bool binary) {
+    List *options = copy_input_options(binary);
     ParseState *pstate = make_parsestate(nullptr);
     // CopyFrom builds its executor state from the parse state's range table.
     ParseNamespaceItem *nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, nullptr, false, false);
@@ -260,7 +261,8 @@ void end_group_timeout() {
 // Nothing here can be planted in advance: each call creates a new staging table under a random
 // name (fails if the name exists), before any user code runs, and user code cannot create
 // temporary objects in this session (security-restricted operation).
-static void insert_with_rls(const Group &g, Relation rel, List *attnames, const std::vector<Segment> &segs) {
+static void insert_with_rls(const Group &g, Relation rel, List *attnames, const std::vector<Segment> &segs,
+                            bool binary) {
     char *cols = column_list_sql(attnames);
     uint64 nonce = 0;
     if (!pg_strong_random(&nonce, sizeof(nonce)))
@@ -275,7 +277,7 @@ static void insert_with_rls(const Group &g, Relation rel, List *attnames, const 
     SPI_execute(psprintf("GRANT SELECT, INSERT ON pg_temp.%s TO %s", stage, role), false, 0);
     Relation srel = table_open(get_relname_relid(stage, LookupExplicitNamespace("pg_temp", false)), RowExclusiveLock);
     run_as_role(g, [&] {
-        copy_rows(srel, attnames, segs);
+        copy_rows(srel, attnames, segs, binary);
         CommandCounterIncrement();
         SPI_execute(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.%s", target, cols,
                              cols, stage), false, 0);
@@ -288,7 +290,7 @@ static void insert_with_rls(const Group &g, Relation rel, List *attnames, const 
 // ingest.group_timeout (the table's lock included), so a lock held elsewhere or a slow trigger
 // cannot stall the database's worker for longer: the statement-timeout error makes the group
 // retry, then fail. The caller's error path ends the timeout (end_group_timeout).
-static void insert_group(const Group &g, const std::vector<Segment> &segs) {
+static void insert_group(const Group &g, const std::vector<Segment> &segs, bool binary) {
     if (guc_group_timeout_ms > 0) {
         enable_timeout_after(STATEMENT_TIMEOUT, guc_group_timeout_ms);
         if (overdue_timeout != MAX_TIMEOUTS)
@@ -300,15 +302,18 @@ static void insert_group(const Group &g, const std::vector<Segment> &segs) {
     Relation rel = table_open(g.reloid, RowExclusiveLock);
     List *attnames = group_attnames(g, rel);
     if (check_enable_rls(g.reloid, g.roleid, false) == RLS_ENABLED)
-        insert_with_rls(g, rel, attnames, segs);
+        insert_with_rls(g, rel, attnames, segs, binary);
     else
-        run_as_role(g, [&] { copy_rows(rel, attnames, segs); });
+        run_as_role(g, [&] { copy_rows(rel, attnames, segs, binary); });
     table_close(rel, NoLock);
     end_group_timeout();
 }
 
+// The group's rows one by one: COPY text lines, or binary tuples (a malformed rest is one row,
+// which COPY then rejects).
 static std::vector<QueuedRow> rows_of(const WorkerBatch &b, const Group &g) {
     std::vector<QueuedRow> rows;
+    bool binary = !g.types.empty();
     for (size_t ei : g.entries) {
         if (b.entries[ei].duplicate)
             continue;
@@ -317,8 +322,15 @@ static std::vector<QueuedRow> rows_of(const WorkerBatch &b, const Group &g) {
         const char *end = p + e->data_len;
         uint32_t rowno = e->first_row;
         while (p < end) {
-            const char *nl = static_cast<const char *>(memchr(p, '\n', end - p));
-            size_t n = nl ? (size_t)(nl - p + 1) : (size_t)(end - p);
+            size_t n;
+            if (binary) {
+                n = binary_row_length(p, end);
+                if (n == 0)
+                    n = (size_t)(end - p);
+            } else {
+                const char *nl = static_cast<const char *>(memchr(p, '\n', end - p));
+                n = nl ? (size_t)(nl - p + 1) : (size_t)(end - p);
+            }
             rows.push_back(QueuedRow{p, n, ei, rowno++});
             p += n;
         }
@@ -326,23 +338,68 @@ static std::vector<QueuedRow> rows_of(const WorkerBatch &b, const Group &g) {
     return rows;
 }
 
+// A binary row as the COPY text line the row form writes (pinned formats), without a newline.
+// PostgreSQL errors come back as PgError.
+static std::string binary_row_text(const Group &g, const char *p, size_t n) {
+    StableFormats formats; // outside the guard: restored however it ends
+    std::string out;
+    pg_guard([&] {
+        StringInfoData buf;
+        initStringInfo(&buf);
+        binary_row_to_text(&buf, p, n, g.types.data(), (int)g.types.size());
+        out.assign(buf.data, (size_t)buf.len);
+        pfree(buf.data);
+    });
+    return out;
+}
+
+// What a dead letter keeps of a row: the COPY text line (without its newline). A binary row is
+// rendered as text; if even that fails, its bytes are kept as they are.
+static std::string dead_raw(const Group &g, bool binary, const QueuedRow &r) {
+    if (binary) {
+        try {
+            return binary_row_text(g, r.p, r.n);
+        } catch (const PgError &) {
+            return std::string(r.p, r.n);
+        }
+    }
+    return std::string(r.p, r.n && r.p[r.n - 1] == '\n' ? r.n - 1 : r.n);
+}
+
+// Whether the group's columns still have the types its binary rows were sent as (a column's type
+// may have been changed after they were enqueued: those rows are then read back as text).
+static bool types_current(const Group &g) {
+    for (size_t i = 0; i < g.attnums.size() && i < g.types.size(); i++) {
+        HeapTuple tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(g.reloid), Int16GetDatum(g.attnums[i]));
+        if (!HeapTupleIsValid(tup))
+            return false;
+        bool same = ((Form_pg_attribute)GETSTRUCT(tup))->atttypid == g.types[i];
+        ReleaseSysCache(tup);
+        if (!same)
+            return false;
+    }
+    return g.attnums.size() == g.types.size();
+}
+
 static std::string sqlstate_text(int code) { return std::string(unpack_sql_state(code)); }
 
 // Inserts rows[lo, hi) in a subtransaction; on failure splits the range in halves, down to
 // single rows, which go to the dead-letter list. Cost: O(bad rows × log(rows)) subtransactions.
-static void insert_bisect(WorkerBatch &b, const Group &g, const std::vector<QueuedRow> &rows, size_t lo,
-                          size_t hi, std::vector<DeadRow> &dead) {
+static void insert_bisect(WorkerBatch &b, const Group &g, bool binary, const std::vector<QueuedRow> &rows,
+                          size_t lo, size_t hi, std::vector<DeadRow> &dead) {
     if (lo >= hi)
         return;
     std::vector<Segment> segs;
-    segs.reserve(hi - lo);
+    segs.reserve(hi - lo + 1);
+    if (binary)
+        segs.push_back(Segment{kBinaryCopyHeader, kBinaryCopyHeaderLen});
     for (size_t i = lo; i < hi; i++)
         segs.push_back(Segment{rows[i].p, rows[i].n});
     MemoryContext cxt = CurrentMemoryContext;
     ResourceOwner owner = CurrentResourceOwner;
     pg_guard([&] { BeginInternalSubTransaction(nullptr); });
     try {
-        pg_guard([&] { insert_group(g, segs); });
+        pg_guard([&] { insert_group(g, segs, binary); });
         pg_guard([&] {
             ReleaseCurrentSubTransaction();
             MemoryContextSwitchTo(cxt);
@@ -363,15 +420,15 @@ static void insert_bisect(WorkerBatch &b, const Group &g, const std::vector<Queu
                 msg += std::string(" (") + err.data()->detail + ")";
             for (size_t i = lo; i < hi; i++) {
                 const QueuedRow &r = rows[i];
-                std::string raw(r.p, r.n && r.p[r.n - 1] == '\n' ? r.n - 1 : r.n);
-                dead.push_back(DeadRow{b.entries[r.entry].e, r.rowno, raw, msg, sqlstate_text(err.sqlerrcode())});
+                dead.push_back(DeadRow{b.entries[r.entry].e, r.rowno, dead_raw(g, binary, r), msg,
+                                       sqlstate_text(err.sqlerrcode())});
                 b.entries[r.entry].failed++;
             }
             return;
         }
         size_t mid = lo + (hi - lo) / 2;
-        insert_bisect(b, g, rows, lo, mid, dead);
-        insert_bisect(b, g, rows, mid, hi, dead);
+        insert_bisect(b, g, binary, rows, lo, mid, dead);
+        insert_bisect(b, g, binary, rows, mid, hi, dead);
     }
 }
 
@@ -388,27 +445,60 @@ void insert_group_rows(WorkerBatch &b, const Group &g, bool isolate_bad_rows) {
     current_rel = g.reloid;
     current_role = g.roleid;
     current_ticket = b.entries[g.entries.front()].e->ticket;
+    bool binary = !g.types.empty();
+    std::vector<DeadRow> dead;
+    // Binary rows whose columns changed type since they were enqueued: read back as the text the
+    // row form would have written, then inserted as text (parsed as the new types).
+    std::string converted;
+    std::vector<QueuedRow> converted_rows;
+    bool was_converted = false;
+    if (binary && !why && !pg_guard([&] { return types_current(g); })) {
+        was_converted = true;
+        std::vector<std::pair<size_t, size_t>> spans; // offsets into converted
+        std::vector<QueuedRow> bin = rows_of(b, g);
+        for (const QueuedRow &r : bin) {
+            try {
+                std::string line = binary_row_text(g, r.p, r.n);
+                spans.emplace_back(converted.size(), line.size() + 1);
+                converted += line;
+                converted += '\n';
+                converted_rows.push_back(r);
+            } catch (const PgError &err) {
+                dead.push_back(DeadRow{b.entries[r.entry].e, r.rowno, std::string(r.p, r.n),
+                                       err.data()->message ? err.data()->message : "error",
+                                       sqlstate_text(err.sqlerrcode())});
+                b.entries[r.entry].failed++;
+            }
+        }
+        for (size_t i = 0; i < converted_rows.size(); i++) {
+            converted_rows[i].p = converted.data() + spans[i].first;
+            converted_rows[i].n = spans[i].second;
+        }
+        binary = false;
+        isolate_bad_rows = true; // row by row from here: the text path below
+    }
     if (why || isolate_bad_rows) {
-        std::vector<QueuedRow> rows = rows_of(b, g);
-        std::vector<DeadRow> dead;
+        std::vector<QueuedRow> rows = was_converted ? converted_rows : rows_of(b, g);
         if (why) {
             pg_guard([&] { record_table_error(table_stats(MyDatabaseId, g.reloid, true), why); });
             for (const QueuedRow &r : rows) {
-                dead.push_back(DeadRow{b.entries[r.entry].e, r.rowno, std::string(r.p, r.n ? r.n - 1 : 0), why,
+                dead.push_back(DeadRow{b.entries[r.entry].e, r.rowno, dead_raw(g, binary, r), why,
                                        sqlstate_text(sqlstate)});
                 b.entries[r.entry].failed++;
             }
         } else
-            insert_bisect(b, g, rows, 0, rows.size(), dead);
+            insert_bisect(b, g, binary, rows, 0, rows.size(), dead);
         store_dead_letters(g, dead);
         return;
     }
     std::vector<Segment> segs;
+    if (binary)
+        segs.push_back(Segment{kBinaryCopyHeader, kBinaryCopyHeaderLen});
     for (size_t ei : g.entries)
         if (!b.entries[ei].duplicate)
             segs.push_back(Segment{entry_data(b.entries[ei].e), b.entries[ei].e->data_len});
-    if (!segs.empty())
-        pg_guard([&] { insert_group(g, segs); });
+    if (segs.size() > (binary ? 1u : 0u))
+        pg_guard([&] { insert_group(g, segs, binary); });
 }
 
 } // namespace pg_ingest

@@ -5,8 +5,14 @@
 // never split across two worker transactions.
 //
 //   RecordTag (ring.hpp) | EnvelopeHeader | Entry | Entry | ...
-//   Entry = EntryHeader | int16 attnums[natts] | producer id bytes | input settings | COPY text rows,
-//           padded to kAlign
+//   Entry = EntryHeader | int16 attnums[natts] | producer id bytes | input settings | rows
+//           [| uint32 column types[natts], binary entries only], padded to kAlign
+//
+// Rows are COPY text lines, or (kEntryBinary) tuples of PostgreSQL's COPY BINARY format (int16
+// field count, then per field an int32 length, -1 for NULL, and the type's send-function bytes),
+// written by the caller from typed values so the worker parses no text (copy_format.cpp). A
+// binary entry carries the types its values were sent as: the worker reads them with those
+// types' receive functions only while the columns still have them.
 //
 // Each entry is the rows of one ingest_enqueue() call (or a slice of one, when a large call is
 // split): one target relation, one role, one column list, one ticket, and the settings its values
@@ -15,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "ring.hpp"
 
@@ -37,6 +44,7 @@ struct EnvelopeHeader {
 
 enum EntryFlags : uint16_t {
     kEntryHasProducer = 1, // exactly-once producer id + batch sequence present
+    kEntryBinary = 2,      // rows in COPY BINARY tuple format, column types after the rows
 };
 
 struct EntryHeader {
@@ -84,5 +92,17 @@ inline const char *entry_producer(const EntryHeader *e) {
 inline const char *entry_settings(const EntryHeader *e) { return entry_producer(e) + e->producer_len; }
 
 inline const char *entry_data(const EntryHeader *e) { return entry_settings(e) + e->settings_len; }
+
+// Bytes of the column types a binary entry carries after its rows (0 for COPY text).
+inline uint32_t entry_types_len(const EntryHeader *e) {
+    return (e->flags & kEntryBinary) ? (uint32_t)e->natts * sizeof(uint32_t) : 0;
+}
+
+// The type of column i of a binary entry (unaligned: read by copy).
+inline uint32_t entry_type(const EntryHeader *e, int i) {
+    uint32_t t;
+    std::memcpy(&t, entry_data(e) + e->data_len + (size_t)i * sizeof(uint32_t), sizeof(t));
+    return t;
+}
 
 } // namespace pg_ingest

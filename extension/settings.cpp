@@ -26,6 +26,7 @@ int guc_ticket_retention_s = 24 * 3600;
 int guc_worker_idle_timeout_s = 300;
 int guc_group_timeout_ms = 60000;
 int guc_dead_letter_retention_s = 7 * 24 * 3600;
+bool guc_binary_rows = true;
 
 // The two settings' current sources: the one set at the more specific level (SET / SET LOCAL over a
 // role or database default over postgresql.conf) decides; ingest.ack wins a tie. The config
@@ -93,6 +94,10 @@ void define_settings() {
     DefineCustomBoolVariable("ingest.wait_for_commit",
                              "Deprecated alias of ingest.ack: on = committed, off = queued.", nullptr,
                              &guc_wait_for_commit, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("ingest.binary_rows",
+                             "Queue rows of ingest_enqueue(target, row | rows) whose columns all have built-in types in "
+                             "binary form (the worker parses no text); off: as COPY text.",
+                             nullptr, &guc_binary_rows, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("ingest.max_tables", "Target tables tracked in ingest_status.", nullptr, &guc_max_tables,
                             1024, 16, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("ingest.ticket_retention",

@@ -31,6 +31,7 @@ extern int guc_ticket_retention_s;
 extern int guc_dead_letter_retention_s; // 0 keeps dead letters forever
 extern int guc_worker_idle_timeout_s;
 extern int guc_group_timeout_ms;
+extern bool guc_binary_rows; // ingest.binary_rows: the row form queues built-in types in binary
 
 // Defines every ingest.* setting; called once from _PG_init.
 void define_settings();

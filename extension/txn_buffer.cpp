@@ -51,10 +51,13 @@ struct Pending {
     int64 batch_seq;
     const char *settings; // input settings (copy_format.cpp), shared by the slices of one call
     uint32 settings_len;
+    const uint32 *types; // binary rows: the natts column types they were sent as; nullptr: COPY text
 };
 
 static uint64 pending_entry_size(const Pending *p) {
-    return entry_size(p->natts, p->producer ? (uint32)strlen(p->producer) : 0, p->settings_len, p->data.len);
+    uint64 types_len = p->types ? (uint64)p->natts * sizeof(uint32) : 0;
+    return entry_size(p->natts, p->producer ? (uint32)strlen(p->producer) : 0, p->settings_len,
+                      p->data.len + types_len);
 }
 
 // Everything this backend's current transaction has buffered or handed over. Only the
@@ -149,6 +152,11 @@ void SliceWriter::add_row(const char *p, int n, bool add_newline) {
         }
         cur->settings = settings;
         cur->settings_len = settings_len;
+        if (types) {
+            uint32 *copy = (uint32 *)MemoryContextAlloc(buf.pending_cxt, sizeof(uint32) * natts);
+            memcpy(copy, types, sizeof(uint32) * natts);
+            cur->types = copy;
+        }
         if (producer) {
             cur->producer = MemoryContextStrdup(buf.pending_cxt, producer);
             cur->batch_seq = batch_seq;
@@ -238,7 +246,7 @@ static uint32 write_entries(Pending *from, Pending *until, unsigned char *dst) {
         e->ticket = p->ticket;
         e->first_row = p->first_row;
         e->natts = (uint16)p->natts;
-        e->flags = p->producer ? kEntryHasProducer : 0;
+        e->flags = (p->producer ? kEntryHasProducer : 0) | (p->types ? kEntryBinary : 0);
         e->data_len = (uint32)p->data.len;
         e->producer_len = plen;
         e->batch_seq = p->batch_seq;
@@ -248,6 +256,8 @@ static uint32 write_entries(Pending *from, Pending *until, unsigned char *dst) {
         memcpy((void *)entry_producer(e), p->producer, plen);
         memcpy((void *)entry_settings(e), p->settings, p->settings_len);
         memcpy((void *)entry_data(e), p->data.data, p->data.len);
+        if (p->types)
+            memcpy((void *)(entry_data(e) + p->data.len), p->types, sizeof(uint32) * p->natts);
         e = next_entry(e);
     }
     return n;

@@ -35,6 +35,7 @@ struct SliceWriter {
     uint32 rows = 0;
     Pending *cur = nullptr;
     bool pinned_formats = false;     // the rows were written with StableFormats (the row form)
+    const uint32 *types = nullptr;   // binary rows (COPY BINARY tuples): the natts column types
     const char *settings = nullptr;  // captured with the first slice (copy_format.cpp)
     uint32 settings_len = 0;
 

@@ -255,7 +255,9 @@ static bool entries_well_formed(const char *p, uint64 len, int32 n) {
         if (off + sizeof(EntryHeader) > len)
             return false;
         const EntryHeader *e = reinterpret_cast<const EntryHeader *>(p + off);
-        uint64 need = entry_size(e->natts, e->producer_len, e->settings_len, e->data_len);
+        if ((e->flags & kEntryBinary) && e->natts == 0)
+            return false;
+        uint64 need = entry_size(e->natts, e->producer_len, e->settings_len, (uint64)e->data_len + entry_types_len(e));
         if (e->len != need || e->len % kAlign != 0 || off + e->len > len)
             return false;
         off += e->len;

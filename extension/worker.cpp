@@ -160,7 +160,7 @@ static WorkerBatch collect() {
     Ring *r = ring();
     uint64_t max_rows = (uint64_t)guc_batch_rows;
     uint64_t max_bytes = (uint64_t)guc_batch_bytes_kb * 1024;
-    std::map<std::tuple<Oid, Oid, std::vector<int16_t>, std::string>, size_t> group_of;
+    std::map<std::tuple<Oid, Oid, std::vector<int16_t>, std::string, std::vector<uint32_t>>, size_t> group_of;
     RingCursor c(r, my_slot->scan_low.load(std::memory_order_relaxed));
     for (; c.valid() && b.rows < max_rows && b.bytes < max_bytes; c.next()) {
         uint64_t pos = c.pos();
@@ -194,11 +194,14 @@ static WorkerBatch collect() {
         for (uint32_t i = 0; i < env->nentries; i++, e = next_entry(e)) {
             std::vector<int16_t> atts(entry_attnums(e), entry_attnums(e) + e->natts);
             std::string settings(entry_settings(e), e->settings_len);
-            auto key = std::make_tuple((Oid)e->reloid, (Oid)e->roleid, atts, settings);
+            std::vector<uint32_t> types;
+            for (int t = 0; t < (int)(entry_types_len(e) / sizeof(uint32_t)); t++)
+                types.push_back(entry_type(e, t));
+            auto key = std::make_tuple((Oid)e->reloid, (Oid)e->roleid, atts, settings, types);
             auto it = group_of.find(key);
             if (it == group_of.end()) {
                 it = group_of.emplace(key, b.groups.size()).first;
-                b.groups.push_back(Group{e->reloid, e->roleid, atts, settings, {}});
+                b.groups.push_back(Group{e->reloid, e->roleid, atts, settings, {}, types});
             }
             b.groups[it->second].entries.push_back(b.entries.size());
             b.entries.push_back(EntryRef{pos, e});
@@ -412,7 +415,7 @@ static bool process_batch(WorkerBatch &b) {
             WorkerBatch rebuilt;
             rebuilt.envelopes = b.envelopes;
             for (const Group &g : b.groups) {
-                Group ng{g.reloid, g.roleid, g.attnums, g.settings, {}};
+                Group ng{g.reloid, g.roleid, g.attnums, g.settings, {}, g.types};
                 for (size_t ei : g.entries)
                     if (!withdrawn(b.entries[ei].env_pos)) {
                         ng.entries.push_back(rebuilt.entries.size());
