@@ -161,7 +161,7 @@ cluster stop >/dev/null
   echo "ingest.batch_rows = 10000"
   echo "ingest.batch_bytes = 8MB"
   echo "ingest.flush_interval = 10ms"
-  echo "ingest.wait_for_commit = on"
+  echo "ingest.ack = committed            # per-contender sessions set their mode with PGOPTIONS"
   if [ -n "$BENCH_PG_SETTINGS" ]; then
     echo "# BENCH_PG_SETTINGS"
     tr ';' '\n' <<<"$BENCH_PG_SETTINGS"
@@ -262,10 +262,11 @@ run_single() { # run_single TABLE CONTENDER CLIENTS
   local tbl=$1 contender=$2 c=$3 script opts="" logf rc=0 tx tps lat conn drain=0 crps rows b j
   tbl=$(table_name "$tbl")
   case $contender in
-    insert_sync_on)   script=insert.sql ;;
-    insert_sync_off)  script=insert.sql; opts="-c synchronous_commit=off" ;;
-    enqueue_wait_on)  script=enqueue.sql ;;
-    enqueue_wait_off) script=enqueue.sql; opts="-c ingest.wait_for_commit=off" ;;
+    insert_sync_on)    script=insert.sql ;;
+    insert_sync_off)   script=insert.sql; opts="-c synchronous_commit=off" ;;
+    enqueue_committed) script=enqueue.sql; opts="-c ingest.ack=committed" ;;
+    enqueue_memory)    script=enqueue.sql; opts="-c ingest.ack=memory" ;;
+    enqueue_queued)    script=enqueue.sql; opts="-c ingest.ack=queued" ;;
   esac
   script=$(script_for "$script" "$tbl")
   j=$((c < BENCH_JOBS ? c : BENCH_JOBS))
@@ -299,10 +300,13 @@ run_single() { # run_single TABLE CONTENDER CLIENTS
   tx=$(pgbench_field "$logf" tx); tps=$(pgbench_field "$logf" tps); lat=$(pgbench_field "$logf" lat); conn=$(pgbench_field "$logf" conn)
   if [[ $contender == enqueue_* ]]; then drain=$(flush_ring) || die "ingest_flush failed"; fi
   rows=$(count_rows "$tbl")
-  # committed rows/s: for wait_for_commit=off the time to drain the ring after the last enqueue
-  # (ingest_flush) is added to pgbench's measured time (tx / tps); for the others every counted
-  # transaction was committed when it returned, so committed rows/s = tps.
-  crps=$(awk -v tx="$tx" -v tps="$tps" -v d="$([ "$contender" = enqueue_wait_off ] && echo "$drain" || echo 0)" 'BEGIN {printf "%.0f", tx / (tx / tps + d)}')
+  # committed rows/s: for the fire-and-forget modes (ingest.ack = memory, queued) the time to
+  # drain the ring after the last enqueue (ingest_flush) is added to pgbench's measured time
+  # (tx / tps); for the others every counted transaction was committed when it returned, so
+  # committed rows/s = tps.
+  local d=0
+  case $contender in enqueue_memory | enqueue_queued) d=$drain ;; esac
+  crps=$(awk -v tx="$tx" -v tps="$tps" -v d="$d" 'BEGIN {printf "%.0f", tx / (tx / tps + d)}')
   b=$(ingest_batches "$tbl")
   printf '%s\t%s\t%s\tok\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n' "$tbl" "$contender" "$c" "$tx" "$tps" "$drain" "$crps" "$rows" "${lat:-0}" \
     "${b% *}" "${b#* }" "${conn:-0}" >>"$RAW/single.tsv"
@@ -342,7 +346,7 @@ run_bulk() { # run_bulk TABLE CONTENDER
       j=$((BENCH_ARRAY_SESSIONS < BENCH_JOBS ? BENCH_ARRAY_SESSIONS : BENCH_JOBS))
       t0=$(now)
       pgbench -n -M prepared -c "$BENCH_ARRAY_SESSIONS" -j "$j" -t "$per" -f "$(script_for enqueue_array.sql "$tbl")" >"$logf" 2>&1 || rc=$?
-      flush_ring >/dev/null   # wait_for_commit=on: already committed; flush only makes sure
+      flush_ring >/dev/null   # ingest.ack=committed: already committed; flush only makes sure
       t1=$(now) ;;
     libpgingest)
       run_hook_bulk "$tbl" "$logf" || rc=$?
@@ -393,7 +397,7 @@ run_hook_bulk() { # run_hook_bulk TABLE LOGFILE; sets HOOK_T0/HOOK_T1; samples t
 # ---------------------------------------------------------------- 3. latency
 # latency.tsv: contender clients target_rate achieved_tps p50 p90 p99 p999 max p99_service status note
 # Latency of one transaction as pgbench logs it with --rate: from its *scheduled* start to the
-# end of COMMIT (for ingest_enqueue with wait_for_commit=on: until the rows are committed and
+# end of COMMIT (for ingest_enqueue with ingest.ack=committed: until the rows are committed and
 # flushed), so any client-side queueing (schedule lag) counts; p99_service excludes that lag.
 percentiles() { # stdin: one latency (µs) per line -> "p50 p90 p99 p999 max" in ms; also writes curve
   sort -n | awk -v curve="$1" '
@@ -415,8 +419,8 @@ run_latency_sql() { # run_latency_sql CONTENDER PEAK_RPS PEAK_CLIENTS
   rate=$(awk -v p="$2" 'BEGIN {printf "%d", p / 2}')
   c=${BENCH_LATENCY_CLIENTS:-$3}
   case $contender in
-    enqueue_wait_on) script=enqueue.sql ;;
-    insert_sync_on)  script=insert.sql ;;
+    enqueue_committed) script=enqueue.sql; opts="-c ingest.ack=committed" ;;
+    insert_sync_on)    script=insert.sql ;;
   esac
   script=$(script_for "$script" bench_nopk)
   prefix="$BENCH_TMP/lat_$contender"; logf="$RAW/latency_$contender.log"
@@ -458,7 +462,7 @@ run_memory() {
   local c=$BENCH_MEMORY_CLIENTS script logf="$RAW/memory_pgbench.log" pid spid wpid bpids rc=0 i
   script=$(script_for enqueue.sql bench_nopk)
   reset_table
-  log "memory  enqueue_wait_on clients=$c for ${BENCH_MEMORY_SECONDS}s, RSS every ${BENCH_MEMORY_INTERVAL}s"
+  log "memory  enqueue_committed clients=$c for ${BENCH_MEMORY_SECONDS}s, RSS every ${BENCH_MEMORY_INTERVAL}s"
   pgbench -n -M prepared -c "$c" -j "$((c < BENCH_JOBS ? c : BENCH_JOBS))" -T "$BENCH_MEMORY_SECONDS" -P 10 -f "$script" >"$logf" 2>&1 &
   pid=$!; BG_PIDS+=("$pid")
   # wait until every client is connected and the worker runs
@@ -508,9 +512,11 @@ run_memory_hook() {
 T_START=$(date +%s)
 if has_phase single; then
   for t in $BENCH_TABLES; do
-    for contender in insert_sync_on insert_sync_off enqueue_wait_on enqueue_wait_off; do
+    for contender in insert_sync_on insert_sync_off enqueue_committed enqueue_memory; do
       for c in $BENCH_CLIENTS; do run_single "$t" "$contender" "$c"; done
     done
+    # ingest.ack = queued (what wait_for_commit = off means since 0.3.0): at 16 clients only
+    [[ " $BENCH_CLIENTS " == *" 16 "* ]] && run_single "$t" enqueue_queued 16
   done
 fi
 
@@ -532,8 +538,8 @@ if has_phase bulk; then
 fi
 
 if has_phase latency; then
-  # half of the peak of single-row enqueue (wait on) and INSERT (sync on) on bench_nopk
-  for contender in enqueue_wait_on insert_sync_on; do
+  # half of the peak of single-row enqueue (ack committed) and INSERT (sync on) on bench_nopk
+  for contender in enqueue_committed insert_sync_on; do
     peak=$(awk -F'\t' -v k="$contender" '$1 == "bench_nopk" && $2 == k && $4 == "ok" && $8 > best {best = $8; c = $3} END {if (best) print best, c}' "$RAW/single.tsv" 2>/dev/null || true)
     if [ -z "$peak" ]; then
       log "latency $contender: no single-row peak measured (phase single on bench_nopk), measuring it with 16 clients"
