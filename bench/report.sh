@@ -46,6 +46,8 @@ label() {
     enqueue_wait_off_enq) echo "ingest_enqueue, wait_for_commit=off (enqueue rate only)" ;;
     copy_text) echo "COPY FROM STDIN, text (\`psql \\copy\`)" ;;
     copy_binary) echo "COPY FROM STDIN, binary (\`psql \\copy\`)" ;;
+    copy_csv) echo "COPY FROM STDIN, CSV (\`psql \\copy ... WITH (FORMAT csv)\`)" ;;
+    pgingest_load_csv) echo "pgingest load CSV (\`pgingest load -f csv\`, the same file)" ;;
     insert_select) echo "INSERT ... SELECT generate_series" ;;
     enqueue_array) echo "ingest_enqueue, arrays of $(meta BENCH_ARRAY_ROWS) rows, $(meta BENCH_ARRAY_SESSIONS) sessions, ack committed" ;;
     libpgingest) echo "libpgingest, $(meta BENCH_CLIENT_THREADS) producer threads" ;;
@@ -129,7 +131,7 @@ fi
 extra() { awk -F'\t' -v p="$1" -v k="$2" -v c="$3" -v f="$4" '$1 == p && $2 == k && $3 == c {print ($4 == "ok" ? $f : $4); exit}' "$RAW/extra.tsv"; }
 WEB_C=$(meta BENCH_WEB_CLIENTS) WEB_H=$(meta BENCH_WEB_CLIENTS_HIGH) OVH_C=$(meta BENCH_OVERHEAD_CLIENTS) PGB_C=$(meta BENCH_PGB_CLIENTS)
 TARGETS13=$RAW/targets13.txt; : >"$TARGETS13"
-if [ -s "$RAW/extra.tsv" ] || grep -q "^bench_nopk	" "$RAW/single.tsv"; then
+if [ -s "$RAW/extra.tsv" ] || grep -q "^bench_nopk	" "$RAW/single.tsv" "$RAW/bulk.tsv"; then
   TARGETS_SAVE=$TARGETS; TARGETS=$TARGETS13
   if grep -q "^web	" "$RAW/extra.tsv"; then
     check_ratio "web table, $WEB_C clients, fire-and-forget: enqueue (JSON) ack=memory, committed incl. drain ≥ 3× INSERT sync off ($(cell "$(extra web enqueue_memory "$WEB_C" 8)") vs $(cell "$(extra web insert_sync_off "$WEB_C" 8)") rows/s; for information, ack=queued: $(cell "$(extra web enqueue_queued "$WEB_C" 8)") rows/s, $(info_ratio "$(extra web enqueue_queued "$WEB_C" 8)" "$(extra web insert_sync_off "$WEB_C" 8)"))" \
@@ -152,6 +154,14 @@ if [ -s "$RAW/extra.tsv" ] || grep -q "^bench_nopk	" "$RAW/single.tsv"; then
   if grep -q "^pgbouncer	" "$RAW/extra.tsv"; then
     check_ratio "$PGB_C clients through pgbouncer, fire-and-forget: enqueue ack=memory (role default; committed incl. drain) ≥ 3× INSERT sync off ($(cell "$(extra pgbouncer enqueue_memory "$PGB_C" 8)") vs $(cell "$(extra pgbouncer insert_sync_off "$PGB_C" 8)") rows/s)" \
       "$(extra pgbouncer enqueue_memory "$PGB_C" 8)" "$(extra pgbouncer insert_sync_off "$PGB_C" 8)" 3
+  fi
+  if grep -q "^bench_nopk	pgingest_load_csv	" "$RAW/bulk.tsv"; then
+    if awk -F'\t' '$1 == "bench_nopk" && $2 == "pgingest_load_csv" && $6 == "skipped" {f = 1} END {exit !f}' "$RAW/bulk.tsv"; then
+      target SKIP "bulk, no index: pgingest load CSV ≥ 1.0× psql \\copy CSV: $(awk -F'\t' '$1 == "bench_nopk" && $2 == "pgingest_load_csv" {print $7; exit}' "$RAW/bulk.tsv")"
+    else
+      check_ratio "bulk, no index: pgingest load CSV ≥ 1.0× psql \\copy CSV ($(cell "$(bulk_rps bench_nopk pgingest_load_csv)") vs $(cell "$(bulk_rps bench_nopk copy_csv)") rows/s)" \
+        "$(bulk_rps bench_nopk pgingest_load_csv)" "$(bulk_rps bench_nopk copy_csv)" 1.0
+    fi
   fi
   TARGETS=$TARGETS_SAVE
 fi
@@ -202,7 +212,7 @@ EOF
 done
 if [ -s "$RAW/bulk.tsv" ]; then
   { echo "contender nopk pk"
-    for k in copy_text copy_binary insert_select enqueue_array libpgingest; do
+    for k in copy_text copy_binary copy_csv insert_select enqueue_array libpgingest pgingest_load_csv; do
       a=$(bulk_rps bench_nopk $k); b=$(bulk_rps bench_pk $k)
       echo "$k ${a:-0} ${b:-0}"
     done; } >"$G/bulk.dat"
@@ -270,7 +280,7 @@ fi
        "BENCH_ARRAY_SESSIONS=$(meta BENCH_ARRAY_SESSIONS) BENCH_LATENCY_SECONDS=$(meta BENCH_LATENCY_SECONDS)" \
        "BENCH_MEMORY_SECONDS=$(meta BENCH_MEMORY_SECONDS) BENCH_MEMORY_INTERVAL=$(meta BENCH_MEMORY_INTERVAL)" \
        "BENCH_MEMORY_CLIENTS=$(meta BENCH_MEMORY_CLIENTS) BENCH_CLIENT_PROGRAM=$(meta BENCH_CLIENT_PROGRAM)" \
-       "BENCH_CLIENT_THREADS=$(meta BENCH_CLIENT_THREADS)$(pgs=$(meta BENCH_PG_SETTINGS); [ -n "$pgs" ] && echo " BENCH_PG_SETTINGS=\"$pgs\"")$(fd=$(meta BENCH_FLUSH_DELAY_US); [ -n "$fd" ] && [ "$fd" != 0 ] && echo " BENCH_FLUSH_DELAY_US=$fd (every WAL flush of the server sleeps that long more: a slower disk)")"
+       "BENCH_CLIENT_THREADS=$(meta BENCH_CLIENT_THREADS)$(lp=$(meta BENCH_LOADER_PROGRAM); [ -n "$lp" ] && echo " BENCH_LOADER_PROGRAM=$lp")$(pgs=$(meta BENCH_PG_SETTINGS); [ -n "$pgs" ] && echo " BENCH_PG_SETTINGS=\"$pgs\"")$(fd=$(meta BENCH_FLUSH_DELAY_US); [ -n "$fd" ] && [ "$fd" != 0 ] && echo " BENCH_FLUSH_DELAY_US=$fd (every WAL flush of the server sleeps that long more: a slower disk)")"
   echo
   echo "Machine: $(meta cpu), $(meta cores) cores, $(meta memory) RAM, $(meta os), $(meta kernel); data disk $(meta disk)."
   echo "Load average at start / end: $(meta loadavg_at_start) / $(meta loadavg_at_end) (the machine may be shared: noisy)."
@@ -354,17 +364,21 @@ fi
     echo "The same rows (id 1..N, ts, n, 40-byte msg) for every contender, each into an empty table after"
     echo "CHECKPOINT; wall time from start to the last row committed (ingest: after \`ingest_flush()\`),"
     echo "rows counted in the table. COPY: \`psql \\copy ... FROM\` (libpq COPY FROM STDIN) of files made"
-    echo "beforehand with \`\\copy (SELECT ...) TO\` (text, and \`FORMAT binary\`: $(tr '\n' ' ' <"$RAW/bulk_files.txt" 2>/dev/null | awk '{for (i = 1; i < NF; i += 2) printf "%s%s %.0f MB", (i > 1 ? ", " : ""), gensub_name($i), $(i+1) / 1048576}
+    echo "beforehand with \`\\copy (SELECT ...) TO\` (text, \`FORMAT binary\` and \`FORMAT csv\`: $(tr '\n' ' ' <"$RAW/bulk_files.txt" 2>/dev/null | awk '{for (i = 1; i < NF; i += 2) printf "%s%s %.0f MB", (i > 1 ? ", " : ""), gensub_name($i), $(i+1) / 1048576}
       function gensub_name(p) {n = split(p, a, "/"); return a[n]}'))."
     echo "INSERT ... SELECT and the arrays build the rows in the server from generate_series."
+    echo "pgingest load CSV: the command-line loader (\`$(meta BENCH_LOADER_PROGRAM) load -t TABLE -f csv --progress none FILE\`,"
+    echo "libpgingest underneath, its default \`--ack committed\`) reads the same CSV file client side, like \`\\copy\`;"
+    echo "timed from its start to its exit plus \`ingest_flush()\`. A contender whose row count differs from the rows"
+    echo "of the file is marked failed."
     echo
-    echo "| table | contender | rows | seconds | rows/s | × binary COPY | × text COPY | note |"
-    echo "|---|---|---:|---:|---:|---:|---:|---|"
+    echo "| table | contender | rows | seconds | rows/s | × binary COPY | × text COPY | × CSV COPY | note |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
     while IFS=$'\t' read -r t k rows secs rps status note; do
       if [ "$status" = ok ]; then
-        echo "| $t | $(label "$k") | $(fmt "$rows") | $secs | $(fmt "$rps") | $(ratio "$rps" "$(bulk_rps "$t" copy_binary)") | $(ratio "$rps" "$(bulk_rps "$t" copy_text)") | |"
+        echo "| $t | $(label "$k") | $(fmt "$rows") | $secs | $(fmt "$rps") | $(ratio "$rps" "$(bulk_rps "$t" copy_binary)") | $(ratio "$rps" "$(bulk_rps "$t" copy_text)") | $(ratio "$rps" "$(bulk_rps "$t" copy_csv)") | |"
       else
-        echo "| $t | $(label "$k") | – | – | – | – | – | $status: $note |"
+        echo "| $t | $(label "$k") | – | – | – | – | – | – | $status: $note |"
       fi
     done <"$RAW/bulk.tsv"
     echo

@@ -28,6 +28,9 @@
 #                           (with a note in the results) when it is not an executable file.
 #                           Contract: see "libpgingest hook" below and docs/PERFORMANCE.md.
 #   BENCH_CLIENT_THREADS    producer threads for it [16]
+#   BENCH_LOADER_PROGRAM    the pgingest CLI of the bulk contender "pgingest load CSV" (vs psql \copy of
+#                           the same CSV file) [build/client/client/tools/pgingest, built by make client];
+#                           skipped (with a note in the results) when it is not an executable file
 #   BENCH_SERVE_*           the serve phase (HTTP ingestion, bench/serve.sh: seconds, connections, batch,
 #                           contenders); writes bench/results/SERVE.md
 #   BENCH_WEB_*, BENCH_OVERHEAD_*, BENCH_PGB_*
@@ -66,6 +69,7 @@ BENCH_MEMORY_INTERVAL=${BENCH_MEMORY_INTERVAL:-5}
 BENCH_MEMORY_CLIENTS=${BENCH_MEMORY_CLIENTS:-16}
 BENCH_CLIENT_PROGRAM=${BENCH_CLIENT_PROGRAM:-$TOP/build/client/client/tools/pgingest-bench}
 BENCH_CLIENT_THREADS=${BENCH_CLIENT_THREADS:-16}
+BENCH_LOADER_PROGRAM=${BENCH_LOADER_PROGRAM:-$TOP/build/client/client/tools/pgingest}
 BENCH_PG_SETTINGS=${BENCH_PG_SETTINGS:-}
 BENCH_FLUSH_DELAY_US=${BENCH_FLUSH_DELAY_US:-0}
 BENCH_DATA=${BENCH_DATA:-/var/tmp/pg_ingest-bench/data}
@@ -193,6 +197,7 @@ q -f "$BENCH/sql/setup.sql"
     echo "$v=${!v}"
   done
   echo "BENCH_CLIENT_PROGRAM=${BENCH_CLIENT_PROGRAM#$TOP/}"
+  echo "BENCH_LOADER_PROGRAM=${BENCH_LOADER_PROGRAM#"$TOP"/}"
 } >"$RAW/meta.env"
 q -F $'\t' -c "SELECT name, current_setting(name) FROM pg_settings
   WHERE name IN ('max_connections','shared_buffers','wal_buffers','max_wal_size','min_wal_size',
@@ -322,8 +327,8 @@ bulk_record() { # table contender t0 t1 status note
   secs=$(awk -v a="$3" -v b="$4" 'BEGIN {printf "%.3f", b - a}')
   rps=$(awk -v r="$rows" -v s="$secs" 'BEGIN {printf "%.0f", (s > 0 ? r / s : 0)}')
   if [ "$5" = ok ] && [ "$rows" != "$BULK_ROWS" ]; then
-    log "  -> WARNING: $rows rows in $1, expected $BULK_ROWS"
-    set -- "$1" "$2" "$3" "$4" wrong_count "expected $BULK_ROWS rows, found $rows"
+    log "  -> FAILED: $rows rows in $1, expected $BULK_ROWS"
+    set -- "$1" "$2" "$3" "$4" failed "wrong row count: expected $BULK_ROWS rows, found $rows"
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rows" "$secs" "$rps" "$5" "${6:-}" >>"$RAW/bulk.tsv"
   log "  -> $rows rows in ${secs}s = $rps rows/s"
@@ -339,6 +344,15 @@ run_bulk() { # run_bulk TABLE CONTENDER
       t0=$(now); psql -X -v ON_ERROR_STOP=1 -c "\\copy $tbl FROM '$BENCH_TMP/rows.txt'" >"$logf" 2>&1 || rc=$?; t1=$(now) ;;
     copy_binary)
       t0=$(now); psql -X -v ON_ERROR_STOP=1 -c "\\copy $tbl FROM '$BENCH_TMP/rows.bin' WITH (FORMAT binary)" >"$logf" 2>&1 || rc=$?; t1=$(now) ;;
+    copy_csv)
+      t0=$(now); psql -X -v ON_ERROR_STOP=1 -c "\\copy $tbl FROM '$BENCH_TMP/rows.csv' WITH (FORMAT csv)" >"$logf" 2>&1 || rc=$?; t1=$(now) ;;
+    pgingest_load_csv)
+      # the CLI loader (libpgingest underneath, its default ack: committed) reading the same CSV
+      # file; ingest_flush() afterwards only makes sure nothing is left in the ring
+      t0=$(now)
+      "$BENCH_LOADER_PROGRAM" load -t "$tbl" -f csv --progress none "$BENCH_TMP/rows.csv" >"$logf" 2>&1 || rc=$?
+      [ $rc -eq 0 ] && flush_ring >/dev/null
+      t1=$(now) ;;
     insert_select)
       t0=$(now); psql -X -v ON_ERROR_STOP=1 -c "INSERT INTO $tbl SELECT $ROWEXPR FROM generate_series(1, $BULK_ROWS) AS g" >"$logf" 2>&1 || rc=$?; t1=$(now) ;;
     enqueue_array)
@@ -373,10 +387,17 @@ run_bulk() { # run_bulk TABLE CONTENDER
 # Row g: id g, ts '2024-01-01 00:00:00+00' + g ms, n g % 1000, msg 'msg-' + g zero-padded to 12
 # digits + 24 'x' (the same rows as the COPY files). The suite measures wall time itself (start
 # of the process to its exit, plus ingest_flush()) and counts the rows in the table.
-HOOK_T0=0 HOOK_T1=0 HOOK_NOTE=""
+HOOK_T0=0 HOOK_T1=0 HOOK_NOTE="" LOADER_NOTE=""
 hook_present() {
   if [ -f "$BENCH_CLIENT_PROGRAM" ] && [ -x "$BENCH_CLIENT_PROGRAM" ]; then return 0; fi
   HOOK_NOTE="${BENCH_CLIENT_PROGRAM#$TOP/} not found or not executable (set BENCH_CLIENT_PROGRAM)"
+  return 1
+}
+# The CLI loader of the bulk contender "pgingest load CSV" (BENCH_LOADER_PROGRAM): skipped with a
+# note in RESULTS.md when it is not an executable file, like the hook above.
+loader_present() {
+  if [ -f "$BENCH_LOADER_PROGRAM" ] && [ -x "$BENCH_LOADER_PROGRAM" ]; then return 0; fi
+  LOADER_NOTE="${BENCH_LOADER_PROGRAM#"$TOP"/} not found or not executable (make client, or set BENCH_LOADER_PROGRAM)"
   return 1
 }
 run_hook_bulk() { # run_hook_bulk TABLE LOGFILE; sets HOOK_T0/HOOK_T1; samples the client's RSS
@@ -521,17 +542,24 @@ if has_phase single; then
 fi
 
 if has_phase bulk; then
-  log "generating $BULK_ROWS rows as COPY text and COPY binary files (psql \\copy ... TO)"
+  log "generating $BULK_ROWS rows as COPY text, COPY binary and CSV files (psql \\copy ... TO)"
   q -c "\\copy (SELECT $ROWEXPR FROM generate_series(1, $BULK_ROWS) AS g) TO '$BENCH_TMP/rows.txt'"
   q -c "\\copy (SELECT $ROWEXPR FROM generate_series(1, $BULK_ROWS) AS g) TO '$BENCH_TMP/rows.bin' WITH (FORMAT binary)"
+  q -c "\\copy (SELECT $ROWEXPR FROM generate_series(1, $BULK_ROWS) AS g) TO '$BENCH_TMP/rows.csv' WITH (FORMAT csv)"
   ls -l "$BENCH_TMP"/rows.* | awk '{print $NF, $5}' >"$RAW/bulk_files.txt"
   for t in $BENCH_TABLES; do
-    for contender in copy_text copy_binary insert_select enqueue_array; do run_bulk "$t" "$contender"; done
+    for contender in copy_text copy_binary copy_csv insert_select enqueue_array; do run_bulk "$t" "$contender"; done
     if hook_present; then
       run_bulk "$t" libpgingest
     else
       printf '%s\tlibpgingest\t0\t0\t0\tskipped\t%s\n' "$(table_name "$t")" "$HOOK_NOTE" >>"$RAW/bulk.tsv"
       log "bulk    $(table_name "$t") libpgingest: skipped, $HOOK_NOTE"
+    fi
+    if loader_present; then
+      run_bulk "$t" pgingest_load_csv
+    else
+      printf '%s\tpgingest_load_csv\t0\t0\t0\tskipped\t%s\n' "$(table_name "$t")" "$LOADER_NOTE" >>"$RAW/bulk.tsv"
+      log "bulk    $(table_name "$t") pgingest_load_csv: skipped, $LOADER_NOTE"
     fi
   done
   rm -f "$BENCH_TMP"/rows.*
