@@ -156,8 +156,12 @@ if [ -s "$RAW/extra.tsv" ] || grep -q "^bench_nopk	" "$RAW/single.tsv" "$RAW/bul
       "$(extra pgbouncer enqueue_memory "$PGB_C" 8)" "$(extra pgbouncer insert_sync_off "$PGB_C" 8)" 3
   fi
   if grep -q "^bench_nopk	pgingest_load_csv	" "$RAW/bulk.tsv"; then
-    if awk -F'\t' '$1 == "bench_nopk" && $2 == "pgingest_load_csv" && $6 == "skipped" {f = 1} END {exit !f}' "$RAW/bulk.tsv"; then
-      target SKIP "bulk, no index: pgingest load CSV ≥ 1.0× psql \\copy CSV: $(awk -F'\t' '$1 == "bench_nopk" && $2 == "pgingest_load_csv" {print $7; exit}' "$RAW/bulk.tsv")"
+    st=$(awk -F'\t' '$1 == "bench_nopk" && $2 == "pgingest_load_csv" {print $6; exit}' "$RAW/bulk.tsv")
+    why=$(awk -F'\t' '$1 == "bench_nopk" && $2 == "pgingest_load_csv" {print $7; exit}' "$RAW/bulk.tsv")
+    if [ "$st" = skipped ]; then
+      target SKIP "bulk, no index: pgingest load CSV ≥ 1.0× psql \\copy CSV: $why"
+    elif [ "$st" != ok ]; then
+      target FAIL "bulk, no index: pgingest load CSV ≥ 1.0× psql \\copy CSV: $st ($why)"
     else
       check_ratio "bulk, no index: pgingest load CSV ≥ 1.0× psql \\copy CSV ($(cell "$(bulk_rps bench_nopk pgingest_load_csv)") vs $(cell "$(bulk_rps bench_nopk copy_csv)") rows/s)" \
         "$(bulk_rps bench_nopk pgingest_load_csv)" "$(bulk_rps bench_nopk copy_csv)" 1.0
@@ -190,7 +194,7 @@ for t in $TABLES; do
       for k in $FF_CONTENDERS; do v=$(single "$t" "$k" "$c" 6); [[ $v =~ ^[0-9]+$ ]] || v="?"; line="$line $v"; done
       echo "$line"
     done; } >"$G/scaling_$t.dat"
-  plots="" col=2
+  plots="" col=2 nseries=$(( $(wc -w <<<"$CONTENDERS $FF_CONTENDERS") ))
   for k in $CONTENDERS; do
     plots="$plots${plots:+, }\"$G/scaling_$t.dat\" using 1:$col with linespoints lw 2 title \"$(label "$k")\""; col=$((col + 1))
   done
@@ -198,7 +202,7 @@ for t in $TABLES; do
     plots="$plots, \"$G/scaling_$t.dat\" using 1:$col with linespoints lw 1 dt 2 title \"$(label "${k}_enq")\""; col=$((col + 1))
   done
   gp <<EOF
-set terminal pngcairo size 1000,640 noenhanced font ",10"
+set terminal pngcairo size 1000,$((520 + 16 * nseries)) noenhanced font ",10"
 set output "$OUT/scaling_$t.png"
 set title "Single rows, $t: committed rows/s vs concurrent clients (pgbench -M prepared, $(meta BENCH_SECONDS) s each)"
 set datafile missing "?"
@@ -206,19 +210,20 @@ set logscale x 2
 set xtics ($(for c in $CLIENTS; do printf '"%s" %s,' "$c" "$c"; done | sed 's/,$//'))
 set xrange [$(echo $CLIENTS | awk '{print $1 / 1.5 ":" $NF * 1.5}')]
 set xlabel "clients"; set ylabel "rows/s"
-set yrange [0:*]; set grid; set key outside bottom center vertical maxrows 4
+set yrange [0:*]; set grid; set key outside bottom center vertical maxrows $nseries
 plot $plots
 EOF
 done
 if [ -s "$RAW/bulk.tsv" ]; then
-  { echo "contender nopk pk"
+  { echo "# contender nopk pk"
     for k in copy_text copy_binary copy_csv insert_select enqueue_array libpgingest pgingest_load_csv; do
       a=$(bulk_rps bench_nopk $k); b=$(bulk_rps bench_pk $k)
       echo "$k ${a:-0} ${b:-0}"
     done; } >"$G/bulk.dat"
   gp <<EOF
-set terminal pngcairo size 900,500 noenhanced font ",10"
+set terminal pngcairo size 1000,540 noenhanced font ",10"
 set output "$OUT/bulk.png"
+set xtics rotate by -20
 set title "Bulk load of $(fmt "$(awk -F'\t' '$6 == "ok" {print $3; exit}' "$RAW/bulk.tsv")") rows: rows/s (0 = skipped or failed)"
 set style data histograms; set style histogram clustered gap 1; set style fill solid 0.8 border -1
 set ylabel "rows/s"; set yrange [0:*]; set grid ytics; set key top right
@@ -291,7 +296,7 @@ fi
   cat "$TARGETS"
   echo
   if [ -s "$TARGETS13" ]; then
-    echo "### Targets of issue 13 (web table, call overhead, pgbouncer; narrow table at 16 clients)"
+    echo "### Targets of issue 13 (web table, call overhead, pgbouncer; narrow table at 16 clients; CSV loader)"
     echo
     cat "$TARGETS13"
     echo
