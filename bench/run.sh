@@ -28,6 +28,9 @@
 #                           (with a note in the results) when it is not an executable file.
 #                           Contract: see "libpgingest hook" below and docs/PERFORMANCE.md.
 #   BENCH_CLIENT_THREADS    producer threads for it [16]
+#   BENCH_LOADER_PROGRAM    the pgingest CLI of the bulk contender "pgingest load CSV" (vs psql \copy of
+#                           the same CSV file) [build/client/client/tools/pgingest, built by make client];
+#                           skipped (with a note in the results) when it is not an executable file
 #   BENCH_SERVE_*           the serve phase (HTTP ingestion, bench/serve.sh: seconds, connections, batch,
 #                           contenders); writes bench/results/SERVE.md
 #   BENCH_WEB_*, BENCH_OVERHEAD_*, BENCH_PGB_*
@@ -66,6 +69,7 @@ BENCH_MEMORY_INTERVAL=${BENCH_MEMORY_INTERVAL:-5}
 BENCH_MEMORY_CLIENTS=${BENCH_MEMORY_CLIENTS:-16}
 BENCH_CLIENT_PROGRAM=${BENCH_CLIENT_PROGRAM:-$TOP/build/client/client/tools/pgingest-bench}
 BENCH_CLIENT_THREADS=${BENCH_CLIENT_THREADS:-16}
+BENCH_LOADER_PROGRAM=${BENCH_LOADER_PROGRAM:-$TOP/build/client/client/tools/pgingest}
 BENCH_PG_SETTINGS=${BENCH_PG_SETTINGS:-}
 BENCH_FLUSH_DELAY_US=${BENCH_FLUSH_DELAY_US:-0}
 BENCH_DATA=${BENCH_DATA:-/var/tmp/pg_ingest-bench/data}
@@ -161,7 +165,7 @@ cluster stop >/dev/null
   echo "ingest.batch_rows = 10000"
   echo "ingest.batch_bytes = 8MB"
   echo "ingest.flush_interval = 10ms"
-  echo "ingest.wait_for_commit = on"
+  echo "ingest.ack = committed            # per-contender sessions set their mode with PGOPTIONS"
   if [ -n "$BENCH_PG_SETTINGS" ]; then
     echo "# BENCH_PG_SETTINGS"
     tr ';' '\n' <<<"$BENCH_PG_SETTINGS"
@@ -193,6 +197,7 @@ q -f "$BENCH/sql/setup.sql"
     echo "$v=${!v}"
   done
   echo "BENCH_CLIENT_PROGRAM=${BENCH_CLIENT_PROGRAM#$TOP/}"
+  echo "BENCH_LOADER_PROGRAM=${BENCH_LOADER_PROGRAM#"$TOP"/}"
 } >"$RAW/meta.env"
 q -F $'\t' -c "SELECT name, current_setting(name) FROM pg_settings
   WHERE name IN ('max_connections','shared_buffers','wal_buffers','max_wal_size','min_wal_size',
@@ -262,10 +267,11 @@ run_single() { # run_single TABLE CONTENDER CLIENTS
   local tbl=$1 contender=$2 c=$3 script opts="" logf rc=0 tx tps lat conn drain=0 crps rows b j
   tbl=$(table_name "$tbl")
   case $contender in
-    insert_sync_on)   script=insert.sql ;;
-    insert_sync_off)  script=insert.sql; opts="-c synchronous_commit=off" ;;
-    enqueue_wait_on)  script=enqueue.sql ;;
-    enqueue_wait_off) script=enqueue.sql; opts="-c ingest.wait_for_commit=off" ;;
+    insert_sync_on)    script=insert.sql ;;
+    insert_sync_off)   script=insert.sql; opts="-c synchronous_commit=off" ;;
+    enqueue_committed) script=enqueue.sql; opts="-c ingest.ack=committed" ;;
+    enqueue_memory)    script=enqueue.sql; opts="-c ingest.ack=memory" ;;
+    enqueue_queued)    script=enqueue.sql; opts="-c ingest.ack=queued" ;;
   esac
   script=$(script_for "$script" "$tbl")
   j=$((c < BENCH_JOBS ? c : BENCH_JOBS))
@@ -299,10 +305,13 @@ run_single() { # run_single TABLE CONTENDER CLIENTS
   tx=$(pgbench_field "$logf" tx); tps=$(pgbench_field "$logf" tps); lat=$(pgbench_field "$logf" lat); conn=$(pgbench_field "$logf" conn)
   if [[ $contender == enqueue_* ]]; then drain=$(flush_ring) || die "ingest_flush failed"; fi
   rows=$(count_rows "$tbl")
-  # committed rows/s: for wait_for_commit=off the time to drain the ring after the last enqueue
-  # (ingest_flush) is added to pgbench's measured time (tx / tps); for the others every counted
-  # transaction was committed when it returned, so committed rows/s = tps.
-  crps=$(awk -v tx="$tx" -v tps="$tps" -v d="$([ "$contender" = enqueue_wait_off ] && echo "$drain" || echo 0)" 'BEGIN {printf "%.0f", tx / (tx / tps + d)}')
+  # committed rows/s: for the fire-and-forget modes (ingest.ack = memory, queued) the time to
+  # drain the ring after the last enqueue (ingest_flush) is added to pgbench's measured time
+  # (tx / tps); for the others every counted transaction was committed when it returned, so
+  # committed rows/s = tps.
+  local d=0
+  case $contender in enqueue_memory | enqueue_queued) d=$drain ;; esac
+  crps=$(awk -v tx="$tx" -v tps="$tps" -v d="$d" 'BEGIN {printf "%.0f", tx / (tx / tps + d)}')
   b=$(ingest_batches "$tbl")
   printf '%s\t%s\t%s\tok\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n' "$tbl" "$contender" "$c" "$tx" "$tps" "$drain" "$crps" "$rows" "${lat:-0}" \
     "${b% *}" "${b#* }" "${conn:-0}" >>"$RAW/single.tsv"
@@ -318,8 +327,8 @@ bulk_record() { # table contender t0 t1 status note
   secs=$(awk -v a="$3" -v b="$4" 'BEGIN {printf "%.3f", b - a}')
   rps=$(awk -v r="$rows" -v s="$secs" 'BEGIN {printf "%.0f", (s > 0 ? r / s : 0)}')
   if [ "$5" = ok ] && [ "$rows" != "$BULK_ROWS" ]; then
-    log "  -> WARNING: $rows rows in $1, expected $BULK_ROWS"
-    set -- "$1" "$2" "$3" "$4" wrong_count "expected $BULK_ROWS rows, found $rows"
+    log "  -> FAILED: $rows rows in $1, expected $BULK_ROWS"
+    set -- "$1" "$2" "$3" "$4" failed "wrong row count: expected $BULK_ROWS rows, found $rows"
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rows" "$secs" "$rps" "$5" "${6:-}" >>"$RAW/bulk.tsv"
   log "  -> $rows rows in ${secs}s = $rps rows/s"
@@ -335,6 +344,15 @@ run_bulk() { # run_bulk TABLE CONTENDER
       t0=$(now); psql -X -v ON_ERROR_STOP=1 -c "\\copy $tbl FROM '$BENCH_TMP/rows.txt'" >"$logf" 2>&1 || rc=$?; t1=$(now) ;;
     copy_binary)
       t0=$(now); psql -X -v ON_ERROR_STOP=1 -c "\\copy $tbl FROM '$BENCH_TMP/rows.bin' WITH (FORMAT binary)" >"$logf" 2>&1 || rc=$?; t1=$(now) ;;
+    copy_csv)
+      t0=$(now); psql -X -v ON_ERROR_STOP=1 -c "\\copy $tbl FROM '$BENCH_TMP/rows.csv' WITH (FORMAT csv)" >"$logf" 2>&1 || rc=$?; t1=$(now) ;;
+    pgingest_load_csv)
+      # the CLI loader (libpgingest underneath, its default ack: committed) reading the same CSV
+      # file; ingest_flush() afterwards only makes sure nothing is left in the ring
+      t0=$(now)
+      "$BENCH_LOADER_PROGRAM" load -t "$tbl" -f csv --progress none "$BENCH_TMP/rows.csv" >"$logf" 2>&1 || rc=$?
+      [ $rc -eq 0 ] && flush_ring >/dev/null
+      t1=$(now) ;;
     insert_select)
       t0=$(now); psql -X -v ON_ERROR_STOP=1 -c "INSERT INTO $tbl SELECT $ROWEXPR FROM generate_series(1, $BULK_ROWS) AS g" >"$logf" 2>&1 || rc=$?; t1=$(now) ;;
     enqueue_array)
@@ -342,7 +360,7 @@ run_bulk() { # run_bulk TABLE CONTENDER
       j=$((BENCH_ARRAY_SESSIONS < BENCH_JOBS ? BENCH_ARRAY_SESSIONS : BENCH_JOBS))
       t0=$(now)
       pgbench -n -M prepared -c "$BENCH_ARRAY_SESSIONS" -j "$j" -t "$per" -f "$(script_for enqueue_array.sql "$tbl")" >"$logf" 2>&1 || rc=$?
-      flush_ring >/dev/null   # wait_for_commit=on: already committed; flush only makes sure
+      flush_ring >/dev/null   # ingest.ack=committed: already committed; flush only makes sure
       t1=$(now) ;;
     libpgingest)
       run_hook_bulk "$tbl" "$logf" || rc=$?
@@ -369,10 +387,17 @@ run_bulk() { # run_bulk TABLE CONTENDER
 # Row g: id g, ts '2024-01-01 00:00:00+00' + g ms, n g % 1000, msg 'msg-' + g zero-padded to 12
 # digits + 24 'x' (the same rows as the COPY files). The suite measures wall time itself (start
 # of the process to its exit, plus ingest_flush()) and counts the rows in the table.
-HOOK_T0=0 HOOK_T1=0 HOOK_NOTE=""
+HOOK_T0=0 HOOK_T1=0 HOOK_NOTE="" LOADER_NOTE=""
 hook_present() {
   if [ -f "$BENCH_CLIENT_PROGRAM" ] && [ -x "$BENCH_CLIENT_PROGRAM" ]; then return 0; fi
   HOOK_NOTE="${BENCH_CLIENT_PROGRAM#$TOP/} not found or not executable (set BENCH_CLIENT_PROGRAM)"
+  return 1
+}
+# The CLI loader of the bulk contender "pgingest load CSV" (BENCH_LOADER_PROGRAM): skipped with a
+# note in RESULTS.md when it is not an executable file, like the hook above.
+loader_present() {
+  if [ -f "$BENCH_LOADER_PROGRAM" ] && [ -x "$BENCH_LOADER_PROGRAM" ]; then return 0; fi
+  LOADER_NOTE="${BENCH_LOADER_PROGRAM#"$TOP"/} not found or not executable (make client, or set BENCH_LOADER_PROGRAM)"
   return 1
 }
 run_hook_bulk() { # run_hook_bulk TABLE LOGFILE; sets HOOK_T0/HOOK_T1; samples the client's RSS
@@ -393,7 +418,7 @@ run_hook_bulk() { # run_hook_bulk TABLE LOGFILE; sets HOOK_T0/HOOK_T1; samples t
 # ---------------------------------------------------------------- 3. latency
 # latency.tsv: contender clients target_rate achieved_tps p50 p90 p99 p999 max p99_service status note
 # Latency of one transaction as pgbench logs it with --rate: from its *scheduled* start to the
-# end of COMMIT (for ingest_enqueue with wait_for_commit=on: until the rows are committed and
+# end of COMMIT (for ingest_enqueue with ingest.ack=committed: until the rows are committed and
 # flushed), so any client-side queueing (schedule lag) counts; p99_service excludes that lag.
 percentiles() { # stdin: one latency (µs) per line -> "p50 p90 p99 p999 max" in ms; also writes curve
   sort -n | awk -v curve="$1" '
@@ -415,8 +440,8 @@ run_latency_sql() { # run_latency_sql CONTENDER PEAK_RPS PEAK_CLIENTS
   rate=$(awk -v p="$2" 'BEGIN {printf "%d", p / 2}')
   c=${BENCH_LATENCY_CLIENTS:-$3}
   case $contender in
-    enqueue_wait_on) script=enqueue.sql ;;
-    insert_sync_on)  script=insert.sql ;;
+    enqueue_committed) script=enqueue.sql; opts="-c ingest.ack=committed" ;;
+    insert_sync_on)    script=insert.sql ;;
   esac
   script=$(script_for "$script" bench_nopk)
   prefix="$BENCH_TMP/lat_$contender"; logf="$RAW/latency_$contender.log"
@@ -458,7 +483,7 @@ run_memory() {
   local c=$BENCH_MEMORY_CLIENTS script logf="$RAW/memory_pgbench.log" pid spid wpid bpids rc=0 i
   script=$(script_for enqueue.sql bench_nopk)
   reset_table
-  log "memory  enqueue_wait_on clients=$c for ${BENCH_MEMORY_SECONDS}s, RSS every ${BENCH_MEMORY_INTERVAL}s"
+  log "memory  enqueue_committed clients=$c for ${BENCH_MEMORY_SECONDS}s, RSS every ${BENCH_MEMORY_INTERVAL}s"
   pgbench -n -M prepared -c "$c" -j "$((c < BENCH_JOBS ? c : BENCH_JOBS))" -T "$BENCH_MEMORY_SECONDS" -P 10 -f "$script" >"$logf" 2>&1 &
   pid=$!; BG_PIDS+=("$pid")
   # wait until every client is connected and the worker runs
@@ -508,32 +533,41 @@ run_memory_hook() {
 T_START=$(date +%s)
 if has_phase single; then
   for t in $BENCH_TABLES; do
-    for contender in insert_sync_on insert_sync_off enqueue_wait_on enqueue_wait_off; do
+    for contender in insert_sync_on insert_sync_off enqueue_committed enqueue_memory; do
       for c in $BENCH_CLIENTS; do run_single "$t" "$contender" "$c"; done
     done
+    # ingest.ack = queued (what wait_for_commit = off means since 0.3.0): at 16 clients only
+    [[ " $BENCH_CLIENTS " == *" 16 "* ]] && run_single "$t" enqueue_queued 16
   done
 fi
 
 if has_phase bulk; then
-  log "generating $BULK_ROWS rows as COPY text and COPY binary files (psql \\copy ... TO)"
+  log "generating $BULK_ROWS rows as COPY text, COPY binary and CSV files (psql \\copy ... TO)"
   q -c "\\copy (SELECT $ROWEXPR FROM generate_series(1, $BULK_ROWS) AS g) TO '$BENCH_TMP/rows.txt'"
   q -c "\\copy (SELECT $ROWEXPR FROM generate_series(1, $BULK_ROWS) AS g) TO '$BENCH_TMP/rows.bin' WITH (FORMAT binary)"
+  q -c "\\copy (SELECT $ROWEXPR FROM generate_series(1, $BULK_ROWS) AS g) TO '$BENCH_TMP/rows.csv' WITH (FORMAT csv)"
   ls -l "$BENCH_TMP"/rows.* | awk '{print $NF, $5}' >"$RAW/bulk_files.txt"
   for t in $BENCH_TABLES; do
-    for contender in copy_text copy_binary insert_select enqueue_array; do run_bulk "$t" "$contender"; done
+    for contender in copy_text copy_binary copy_csv insert_select enqueue_array; do run_bulk "$t" "$contender"; done
     if hook_present; then
       run_bulk "$t" libpgingest
     else
       printf '%s\tlibpgingest\t0\t0\t0\tskipped\t%s\n' "$(table_name "$t")" "$HOOK_NOTE" >>"$RAW/bulk.tsv"
       log "bulk    $(table_name "$t") libpgingest: skipped, $HOOK_NOTE"
     fi
+    if loader_present; then
+      run_bulk "$t" pgingest_load_csv
+    else
+      printf '%s\tpgingest_load_csv\t0\t0\t0\tskipped\t%s\n' "$(table_name "$t")" "$LOADER_NOTE" >>"$RAW/bulk.tsv"
+      log "bulk    $(table_name "$t") pgingest_load_csv: skipped, $LOADER_NOTE"
+    fi
   done
   rm -f "$BENCH_TMP"/rows.*
 fi
 
 if has_phase latency; then
-  # half of the peak of single-row enqueue (wait on) and INSERT (sync on) on bench_nopk
-  for contender in enqueue_wait_on insert_sync_on; do
+  # half of the peak of single-row enqueue (ack committed) and INSERT (sync on) on bench_nopk
+  for contender in enqueue_committed insert_sync_on; do
     peak=$(awk -F'\t' -v k="$contender" '$1 == "bench_nopk" && $2 == k && $4 == "ok" && $8 > best {best = $8; c = $3} END {if (best) print best, c}' "$RAW/single.tsv" 2>/dev/null || true)
     if [ -z "$peak" ]; then
       log "latency $contender: no single-row peak measured (phase single on bench_nopk), measuring it with 16 clients"

@@ -3,15 +3,18 @@
 # cluster up; not a program of its own.
 #
 #   web        web_events (bigserial PK, FK to users, btree (user_id, at), btree (kind), GIN
-#              (payload)), one event per request: ingest_enqueue JSON form vs INSERT, in both
-#              acknowledgement modes at BENCH_WEB_CLIENTS, and fire-and-forget at
-#              BENCH_WEB_CLIENTS_HIGH too (collapse ratio)
-#   overhead   narrow table: the single-row enqueue call (wait off) vs the same call that only
-#              builds the row (SELECT length(ROW(...)::t::text))
+#              (payload)), one event per request: ingest_enqueue JSON form vs INSERT, durable
+#              (ingest.ack = committed vs synchronous_commit = on) and fire-and-forget (ingest.ack
+#              = memory, the ring-only path, vs synchronous_commit = off) at BENCH_WEB_CLIENTS,
+#              fire-and-forget at BENCH_WEB_CLIENTS_HIGH too (collapse ratio), and ingest.ack =
+#              queued (what wait_for_commit = off means since 0.3.0) at BENCH_WEB_CLIENTS
+#   overhead   narrow table: the single-row enqueue call (ingest.ack = memory) vs the same call
+#              that only builds the row (SELECT length(ROW(...)::t::text))
 #   pgbouncer  BENCH_PGB_CLIENTS clients through a pgbouncer started here (loopback, transaction
-#              pooling, pool BENCH_PGB_POOL), fire-and-forget: enqueue vs INSERT sync off; the
-#              acknowledgement mode is a role default (ALTER ROLE ... SET), never a session SET;
-#              short checks that the durable mode and SET LOCAL work through it too
+#              pooling, pool BENCH_PGB_POOL), fire-and-forget: enqueue (ingest.ack = memory) vs
+#              INSERT sync off; the acknowledgement mode is a role default (ALTER ROLE ... SET),
+#              never a session SET; short checks that the durable mode (ingest.ack = committed) and
+#              SET LOCAL ingest.ack = memory work through it too
 #
 # extra.tsv: phase contender clients status tx enqueue_rps drain_s committed_rps rows_before_drain
 #            rows_in_table lat_ms conn_ms avg_batch rows_failed note
@@ -105,21 +108,23 @@ run_web() {
   EXTRA_MODE=prepared
   EXTRA_ENV=(PGOPTIONS="-c synchronous_commit=off")
   run_extra web insert_sync_off "$BENCH_WEB_CLIENTS" web_events "$ins" "$BENCH_WEB_SECONDS" 0
-  EXTRA_ENV=(PGOPTIONS="-c ingest.wait_for_commit=off")
-  run_extra web enqueue_wait_off "$BENCH_WEB_CLIENTS" web_events "$enq" "$BENCH_WEB_SECONDS" 1
-  run_extra web enqueue_wait_off "$BENCH_WEB_CLIENTS_HIGH" web_events "$enq" "$BENCH_WEB_SECONDS" 1
+  EXTRA_ENV=(PGOPTIONS="-c ingest.ack=memory")
+  run_extra web enqueue_memory "$BENCH_WEB_CLIENTS" web_events "$enq" "$BENCH_WEB_SECONDS" 1
+  run_extra web enqueue_memory "$BENCH_WEB_CLIENTS_HIGH" web_events "$enq" "$BENCH_WEB_SECONDS" 1
+  EXTRA_ENV=(PGOPTIONS="-c ingest.ack=queued")
+  run_extra web enqueue_queued "$BENCH_WEB_CLIENTS" web_events "$enq" "$BENCH_WEB_SECONDS" 1
   EXTRA_ENV=(PGOPTIONS="-c synchronous_commit=on")
   run_extra web insert_sync_on "$BENCH_WEB_CLIENTS" web_events "$ins" "$BENCH_WEB_SECONDS" 0
-  EXTRA_ENV=(PGOPTIONS="-c ingest.wait_for_commit=on")
-  run_extra web enqueue_wait_on "$BENCH_WEB_CLIENTS" web_events "$enq" "$BENCH_WEB_SECONDS" 0
+  EXTRA_ENV=(PGOPTIONS="-c ingest.ack=committed")
+  run_extra web enqueue_committed "$BENCH_WEB_CLIENTS" web_events "$enq" "$BENCH_WEB_SECONDS" 0
 }
 
 # ---------------------------------------------------------------- overhead
 run_overhead() {
   EXTRA_MODE=prepared
-  EXTRA_ENV=(PGOPTIONS="-c ingest.wait_for_commit=off")
+  EXTRA_ENV=(PGOPTIONS="-c ingest.ack=memory")
   run_extra overhead build_row "$BENCH_OVERHEAD_CLIENTS" - "$(script_for build_row.sql bench_nopk)" "$BENCH_OVERHEAD_SECONDS" 0
-  run_extra overhead enqueue_wait_off "$BENCH_OVERHEAD_CLIENTS" bench_nopk "$(script_for enqueue.sql bench_nopk)" "$BENCH_OVERHEAD_SECONDS" 1
+  run_extra overhead enqueue_memory "$BENCH_OVERHEAD_CLIENTS" bench_nopk "$(script_for enqueue.sql bench_nopk)" "$BENCH_OVERHEAD_SECONDS" 1
 }
 
 # ---------------------------------------------------------------- pgbouncer
@@ -176,31 +181,31 @@ extra_cleanup() { pgbouncer_stop; }
 run_pgbouncer() {
   local enq ins setlocal r how v
   web_setup
-  pgbouncer_start || { printf 'pgbouncer\tenqueue_wait_off\t%s\tfailed\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\tpgbouncer did not start\n' "$BENCH_PGB_CLIENTS" >>"$RAW/extra.tsv"; return 0; }
+  pgbouncer_start || { printf 'pgbouncer\tenqueue_memory\t%s\tfailed\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\tpgbouncer did not start\n' "$BENCH_PGB_CLIENTS" >>"$RAW/extra.tsv"; return 0; }
   enq=$(script_for enqueue.sql bench_nopk); ins=$(script_for insert.sql bench_nopk); setlocal=$(script_for enqueue_setlocal.sql bench_nopk)
   # what a pooled server connection runs with, per role (role defaults) and with SET LOCAL
   : >"$RAW/pgb_show.tsv"
   for r in bench_ff bench_durable bench_async bench_sync; do
-    for v in ingest.wait_for_commit synchronous_commit; do
+    for v in ingest.ack synchronous_commit; do
       printf '%s\trole default\t%s\t%s\n' "$r" "$v" \
         "$(psql -X -At -h 127.0.0.1 -p "$BENCH_PGB_PORT" -U "$r" -d bench -c "SHOW $v" 2>&1 | tail -1)" >>"$RAW/pgb_show.tsv"
     done
   done
-  printf 'bench_durable\tBEGIN; SET LOCAL ...=off; SHOW; COMMIT\tingest.wait_for_commit\t%s\n' \
+  printf 'bench_durable\tBEGIN; SET LOCAL ...=memory; SHOW; COMMIT\tingest.ack\t%s\n' \
     "$(psql -X -At -h 127.0.0.1 -p "$BENCH_PGB_PORT" -U bench_durable -d bench \
-        -c "BEGIN" -c "SET LOCAL ingest.wait_for_commit = off" -c "SHOW ingest.wait_for_commit" -c "COMMIT" 2>&1 | grep -v -E '^(BEGIN|SET|COMMIT)$' | tail -1)" >>"$RAW/pgb_show.tsv"
-  printf 'bench_durable\tthe next transaction on the pool\tingest.wait_for_commit\t%s\n' \
-    "$(psql -X -At -h 127.0.0.1 -p "$BENCH_PGB_PORT" -U bench_durable -d bench -c "SHOW ingest.wait_for_commit" 2>&1 | tail -1)" >>"$RAW/pgb_show.tsv"
+        -c "BEGIN" -c "SET LOCAL ingest.ack = memory" -c "SHOW ingest.ack" -c "COMMIT" 2>&1 | grep -v -E '^(BEGIN|SET|COMMIT)$' | tail -1)" >>"$RAW/pgb_show.tsv"
+  printf 'bench_durable\tthe next transaction on the pool\tingest.ack\t%s\n' \
+    "$(psql -X -At -h 127.0.0.1 -p "$BENCH_PGB_PORT" -U bench_durable -d bench -c "SHOW ingest.ack" 2>&1 | tail -1)" >>"$RAW/pgb_show.tsv"
   # simple protocol: pgbouncer 1.18 in transaction pooling keeps no prepared statements
   EXTRA_MODE=simple
   EXTRA_ENV=(PGOPTIONS= PGHOST=127.0.0.1 PGPORT="$BENCH_PGB_PORT" PGUSER=bench_async)
   run_extra pgbouncer insert_sync_off "$BENCH_PGB_CLIENTS" bench_nopk "$ins" "$BENCH_PGB_SECONDS" 0
   EXTRA_ENV=(PGOPTIONS= PGHOST=127.0.0.1 PGPORT="$BENCH_PGB_PORT" PGUSER=bench_ff)
-  run_extra pgbouncer enqueue_wait_off "$BENCH_PGB_CLIENTS" bench_nopk "$enq" "$BENCH_PGB_SECONDS" 1
+  run_extra pgbouncer enqueue_memory "$BENCH_PGB_CLIENTS" bench_nopk "$enq" "$BENCH_PGB_SECONDS" 1
   # the other modes, short: durable by role default, fire-and-forget by SET LOCAL, INSERT sync on
   EXTRA_ENV=(PGOPTIONS= PGHOST=127.0.0.1 PGPORT="$BENCH_PGB_PORT" PGUSER=bench_durable)
-  run_extra pgbouncer enqueue_wait_on "$BENCH_PGB_CLIENTS" bench_nopk "$enq" "$BENCH_PGB_CHECK_SECONDS" 0
-  run_extra pgbouncer enqueue_setlocal_off "$BENCH_PGB_CLIENTS" bench_nopk "$setlocal" "$BENCH_PGB_CHECK_SECONDS" 1
+  run_extra pgbouncer enqueue_committed "$BENCH_PGB_CLIENTS" bench_nopk "$enq" "$BENCH_PGB_CHECK_SECONDS" 0
+  run_extra pgbouncer enqueue_setlocal_memory "$BENCH_PGB_CLIENTS" bench_nopk "$setlocal" "$BENCH_PGB_CHECK_SECONDS" 1
   EXTRA_ENV=(PGOPTIONS= PGHOST=127.0.0.1 PGPORT="$BENCH_PGB_PORT" PGUSER=bench_sync)
   run_extra pgbouncer insert_sync_on "$BENCH_PGB_CLIENTS" bench_nopk "$ins" "$BENCH_PGB_CHECK_SECONDS" 0
   EXTRA_ENV=() EXTRA_MODE=prepared

@@ -16,11 +16,12 @@ CREATE INDEX web_events_kind ON web_events (kind);
 CREATE INDEX web_events_payload ON web_events USING gin (payload);
 VACUUM ANALYZE users;
 -- roles for the pgbouncer phase: each acknowledgement mode is a role default, so nothing is SET
--- in a pooled session (transaction pooling would hand it to the next client)
+-- in a pooled session (transaction pooling would hand it to the next client). Fire-and-forget is
+-- ingest.ack = memory (the ring-only path), not wait_for_commit = off (= queued since 0.3.0).
 CREATE ROLE bench_ff LOGIN;
-ALTER ROLE bench_ff SET ingest.wait_for_commit = off;
+ALTER ROLE bench_ff SET ingest.ack = memory;
 CREATE ROLE bench_durable LOGIN;
-ALTER ROLE bench_durable SET ingest.wait_for_commit = on;
+ALTER ROLE bench_durable SET ingest.ack = committed;
 CREATE ROLE bench_async LOGIN;
 ALTER ROLE bench_async SET synchronous_commit = off;
 CREATE ROLE bench_sync LOGIN;
