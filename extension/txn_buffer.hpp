@@ -20,6 +20,10 @@ struct Target {
 
 struct Pending; // one buffered entry (txn_buffer.cpp)
 
+// Keeps memory this process frees for reuse instead of handing it back to the kernel at once
+// (txn_buffer.cpp says why). Called once per process.
+void keep_freed_memory();
+
 // A new ticket: unique, growing across restarts.
 uint64 new_ticket();
 

@@ -13,6 +13,7 @@
 #include "ledger.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
+#include "txn_buffer.hpp"
 #include "wal_queue.hpp"
 #include "worker_slots.hpp"
 
@@ -684,6 +685,7 @@ void pg_ingest_worker_main(Datum arg) {
     pgstat_report_appname("pg_ingest worker");
     pin_input_formats(); // read queued rows back in the formats they were written with
     prefault_ring();
+    keep_freed_memory(); // every batch allocates and frees its COPY buffers again
     register_group_timeout(my_slot);
     if (my_slot->poison_ticket != 0)
         ereport(LOG, (errmsg("pg_ingest worker restarted: the rows of table %u enqueued by role %u (ticket %llu) ran "
