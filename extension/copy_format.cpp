@@ -185,6 +185,16 @@ int row_attnums(Oid reltype, int16 *out) {
     return n;
 }
 
+// A composite value as a tuple heap_getattr can read.
+static HeapTupleData tuple_of(HeapTupleHeader td) {
+    HeapTupleData tuple;
+    tuple.t_len = HeapTupleHeaderGetDatumLength(td);
+    ItemPointerSetInvalid(&tuple.t_self);
+    tuple.t_tableOid = InvalidOid;
+    tuple.t_data = td;
+    return tuple;
+}
+
 static RowOutput *checked_row_output(Oid reltype, const char *relname, HeapTupleHeader td) {
     Oid typid = HeapTupleHeaderGetTypeId(td);
     if (typid != reltype)
@@ -207,15 +217,25 @@ static inline void append_be(StringInfo buf, uint64 v, int bytes) {
     appendBinaryStringInfo(buf, b, bytes);
 }
 
+// A field of a fixed-width value: its length, then the value in network byte order.
+static inline void append_fixed_field(StringInfo buf, uint64 v, int bytes) {
+    append_be(buf, (uint64)bytes, 4);
+    append_be(buf, v, bytes);
+}
+
+// The bits of a float, as its send function writes them.
+template <typename Bits, typename Float> static inline Bits bits_of(Float f) {
+    static_assert(sizeof(Bits) == sizeof(Float), "same width");
+    Bits b;
+    memcpy(&b, &f, sizeof(b));
+    return b;
+}
+
 void append_composite_row_binary(StringInfo buf, Oid reltype, const char *relname, HeapTupleHeader td) {
     RowOutput *ro = checked_row_output(reltype, relname, td);
     Assert(ro->binary_types);
     TupleDesc desc = ro->tupdesc;
-    HeapTupleData tuple;
-    tuple.t_len = HeapTupleHeaderGetDatumLength(td);
-    ItemPointerSetInvalid(&tuple.t_self);
-    tuple.t_tableOid = InvalidOid;
-    tuple.t_data = td;
+    HeapTupleData tuple = tuple_of(td);
     int count_at = buf->len;
     append_be(buf, 0, 2);
     uint16 fields = 0;
@@ -231,26 +251,12 @@ void append_composite_row_binary(StringInfo buf, Oid reltype, const char *relnam
             continue;
         }
         switch (ro->kind[i]) {
-        case kSendInt16: append_be(buf, 2, 4); append_be(buf, (uint16)DatumGetInt16(d), 2); break;
-        case kSendInt32: append_be(buf, 4, 4); append_be(buf, (uint32)DatumGetInt32(d), 4); break;
-        case kSendInt64: append_be(buf, 8, 4); append_be(buf, (uint64)DatumGetInt64(d), 8); break;
-        case kSendFloat4: {
-            float4 f = DatumGetFloat4(d);
-            uint32 bits;
-            memcpy(&bits, &f, sizeof(bits));
-            append_be(buf, 4, 4);
-            append_be(buf, bits, 4);
-            break;
-        }
-        case kSendFloat8: {
-            float8 f = DatumGetFloat8(d);
-            uint64 bits;
-            memcpy(&bits, &f, sizeof(bits));
-            append_be(buf, 8, 4);
-            append_be(buf, bits, 8);
-            break;
-        }
-        case kSendBool: append_be(buf, 1, 4); append_be(buf, DatumGetBool(d) ? 1 : 0, 1); break;
+        case kSendInt16: append_fixed_field(buf, (uint16)DatumGetInt16(d), 2); break;
+        case kSendInt32: append_fixed_field(buf, (uint32)DatumGetInt32(d), 4); break;
+        case kSendInt64: append_fixed_field(buf, (uint64)DatumGetInt64(d), 8); break;
+        case kSendFloat4: append_fixed_field(buf, bits_of<uint32>(DatumGetFloat4(d)), 4); break;
+        case kSendFloat8: append_fixed_field(buf, bits_of<uint64>(DatumGetFloat8(d)), 8); break;
+        case kSendBool: append_fixed_field(buf, DatumGetBool(d) ? 1 : 0, 1); break;
         case kSendBytes: {
             struct varlena *v = pg_detoast_datum_packed((struct varlena *)DatumGetPointer(d));
             append_be(buf, (uint32)VARSIZE_ANY_EXHDR(v), 4);
@@ -275,11 +281,7 @@ void append_composite_row_binary(StringInfo buf, Oid reltype, const char *relnam
 void append_composite_row(StringInfo buf, Oid reltype, const char *relname, HeapTupleHeader td) {
     RowOutput *ro = checked_row_output(reltype, relname, td);
     TupleDesc desc = ro->tupdesc;
-    HeapTupleData tuple;
-    tuple.t_len = HeapTupleHeaderGetDatumLength(td);
-    ItemPointerSetInvalid(&tuple.t_self);
-    tuple.t_tableOid = InvalidOid;
-    tuple.t_data = td;
+    HeapTupleData tuple = tuple_of(td);
     bool first = true;
     for (int i = 0; i < desc->natts; i++) {
         Form_pg_attribute a = TupleDescAttr(desc, i);
