@@ -489,6 +489,24 @@ fi
       echo "|---|---|---|---|"
       awk -F'\t' '{printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4}' "$RAW/pgb_show.tsv"
     fi
+    if [ -s "$RAW/worker_cpu.tsv" ]; then
+      echo
+      echo "The pg_ingest worker's CPU from pgbench's start to the last row inserted (after the drain),"
+      echo "per enqueue contender: one process, so 100% is one core, its ceiling:"
+      echo
+      echo "| phase | contender | clients | worker CPU s | s | % of one core |"
+      echo "|---|---|---:|---:|---:|---:|"
+      awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6}' "$RAW/worker_cpu.tsv"
+    fi
+    if [ -s "$RAW/pgb_cpu.tsv" ]; then
+      echo
+      echo "pgbouncer's own CPU during each pgbouncer run (one process: 100% is one core, its ceiling;"
+      echo "pgbench's connection phase included):"
+      echo
+      echo "| contender | pgbouncer CPU s | run s | % of one core |"
+      echo "|---|---:|---:|---:|"
+      awk -F'\t' '{printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4}' "$RAW/pgb_cpu.tsv"
+    fi
   fi
   echo
   echo "## Settings (identical for every contender)"

@@ -73,12 +73,29 @@ run_extra() { # run_extra PHASE CONTENDER CLIENTS TABLE SCRIPT SECONDS FIRE_AND_
   fi
   reset_extra "$tbl"
   log "$phase $k clients=$c -T $secs+${EXTRA_CONNECT[$key]}"
+  local pgb0=0 t0 wpid w0=0
+  t0=$(date +%s.%N)
+  if [ "$phase" = pgbouncer ] && [ -n "$PGB_PID" ]; then pgb0=$(proc_cpu_ticks "$PGB_PID"); fi
+  # the database's pg_ingest worker (started by reset_extra's enqueue-free setup or earlier runs)
+  wpid=$(q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_ingest worker' AND datname = current_database() LIMIT 1")
+  [ -n "$wpid" ] && w0=$(proc_cpu_ticks "$wpid")
   env "${EXTRA_ENV[@]}" pgbench -n -M "$EXTRA_MODE" -c "$c" -j "$j" -T "$((secs + EXTRA_CONNECT[$key]))" -f "$script" >"$logf" 2>&1 || rc=$?
+  # pgbouncer is one process (one core at most): its CPU share shows whether it was the limit
+  if [ "$phase" = pgbouncer ] && [ -n "$PGB_PID" ]; then
+    awk -v k="$k" -v a="$pgb0" -v b="$(proc_cpu_ticks "$PGB_PID")" -v t0="$t0" -v t1="$(date +%s.%N)" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN {printf "%s\t%.2f\t%.2f\t%.0f\n", k, (b - a) / hz, t1 - t0, 100 * (b - a) / hz / (t1 - t0)}' >>"$RAW/pgb_cpu.tsv"
+  fi
   tx=$(pgbench_field "$logf" tx); tps=$(pgbench_field "$logf" tps); lat=$(pgbench_field "$logf" lat); conn=$(pgbench_field "$logf" conn)
   # rows visible right after pgbench returned: with a durable acknowledgement every counted
   # transaction's row must already be there
   [ "$tbl" != - ] && before=$(count_rows "$tbl")
   if [[ $k == enqueue* || $k == *_enqueue* ]]; then drain=$(flush_ring) || die "ingest_flush failed"; fi
+  # the worker's CPU from pgbench's start to the last row inserted: how much of a core it had
+  if [ -n "$wpid" ] && [[ $k == enqueue* ]]; then
+    awk -v ph="$phase" -v k="$k" -v c="$c" -v a="$w0" -v b="$(proc_cpu_ticks "$wpid")" -v t0="$t0" -v t1="$(date +%s.%N)" \
+      -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%s\t%s\t%s\t%.2f\t%.2f\t%.0f\n", ph, k, c, (b - a) / hz, t1 - t0, 100 * (b - a) / hz / (t1 - t0)}' \
+      >>"$RAW/worker_cpu.tsv"
+  fi
   if [ "$tbl" != - ]; then
     rows=$(count_rows "$tbl")
     failed=$(q -c "SELECT coalesce(sum(rows_failed), 0) FROM ingest_status WHERE relname = '$tbl'")
@@ -129,6 +146,7 @@ run_overhead() {
 
 # ---------------------------------------------------------------- pgbouncer
 PGB_DIR="" PGB_PID=""
+proc_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; } # utime + stime
 pgbouncer_start() {
   if ! command -v pgbouncer >/dev/null; then
     # bench-only package: installed here, not by scripts/install-deps.sh (CI does not need it)
@@ -185,6 +203,7 @@ run_pgbouncer() {
   enq=$(script_for enqueue.sql bench_nopk); ins=$(script_for insert.sql bench_nopk); setlocal=$(script_for enqueue_setlocal.sql bench_nopk)
   # what a pooled server connection runs with, per role (role defaults) and with SET LOCAL
   : >"$RAW/pgb_show.tsv"
+  : >"$RAW/pgb_cpu.tsv"
   for r in bench_ff bench_durable bench_async bench_sync; do
     for v in ingest.ack synchronous_commit; do
       printf '%s\trole default\t%s\t%s\n' "$r" "$v" \
