@@ -90,7 +90,12 @@ run_extra() { # run_extra PHASE CONTENDER CLIENTS TABLE SCRIPT SECONDS FIRE_AND_
   # transaction's row must already be there
   [ "$tbl" != - ] && before=$(count_rows "$tbl")
   if [[ $k == enqueue* || $k == *_enqueue* ]]; then drain=$(flush_ring) || die "ingest_flush failed"; fi
-  # the worker's CPU from pgbench's start to the last row inserted: how much of a core it had
+  # the worker's CPU from pgbench's start to the last row inserted: how much of a core it had (a
+  # worker that the run itself started spent all of its CPU in it)
+  if [ -z "$wpid" ] && [[ $k == enqueue* ]]; then
+    wpid=$(q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_ingest worker' AND datname = current_database() LIMIT 1")
+    w0=0
+  fi
   if [ -n "$wpid" ] && [[ $k == enqueue* ]]; then
     awk -v ph="$phase" -v k="$k" -v c="$c" -v a="$w0" -v b="$(proc_cpu_ticks "$wpid")" -v t0="$t0" -v t1="$(date +%s.%N)" \
       -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%s\t%s\t%s\t%.2f\t%.2f\t%.0f\n", ph, k, c, (b - a) / hz, t1 - t0, 100 * (b - a) / hz / (t1 - t0)}' \
