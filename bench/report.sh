@@ -154,6 +154,9 @@ if [ -s "$RAW/extra.tsv" ] || grep -q "^bench_nopk	" "$RAW/single.tsv" "$RAW/bul
   if grep -q "^pgbouncer	" "$RAW/extra.tsv"; then
     check_ratio "$PGB_C clients through pgbouncer, fire-and-forget: enqueue ack=memory (role default; committed incl. drain) ≥ 3× INSERT sync off ($(cell "$(extra pgbouncer enqueue_memory "$PGB_C" 8)") vs $(cell "$(extra pgbouncer insert_sync_off "$PGB_C" 8)") rows/s)" \
       "$(extra pgbouncer enqueue_memory "$PGB_C" 8)" "$(extra pgbouncer insert_sync_off "$PGB_C" 8)" 3
+    if [ -n "$(extra pgbouncer select_1 "$PGB_C" 8)" ]; then
+      echo "- (ceiling) \`SELECT 1\` through the same pgbouncer, clients and pool: $(cell "$(extra pgbouncer select_1 "$PGB_C" 8)") transactions/s = $(info_ratio "$(extra pgbouncer select_1 "$PGB_C" 8)" "$(extra pgbouncer insert_sync_off "$PGB_C" 8)") INSERT sync off: no contender can do more than that" >>"$TARGETS"
+    fi
   fi
   if grep -q "^bench_nopk	pgingest_load_csv	" "$RAW/bulk.tsv"; then
     st=$(awk -F'\t' '$1 == "bench_nopk" && $2 == "pgingest_load_csv" {print $6; exit}' "$RAW/bulk.tsv")

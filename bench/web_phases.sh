@@ -226,6 +226,10 @@ run_pgbouncer() {
   run_extra pgbouncer insert_sync_off "$BENCH_PGB_CLIENTS" bench_nopk "$ins" "$BENCH_PGB_SECONDS" 0
   EXTRA_ENV=(PGOPTIONS= PGHOST=127.0.0.1 PGPORT="$BENCH_PGB_PORT" PGUSER=bench_ff)
   run_extra pgbouncer enqueue_memory "$BENCH_PGB_CLIENTS" bench_nopk "$enq" "$BENCH_PGB_SECONDS" 1
+  # the floor: a transaction that does nothing (SELECT 1) through the same pgbouncer, clients and
+  # pool; no contender can beat its rate, so INSERT's rate × 3 above it puts 3× out of reach
+  echo "SELECT 1;" >"$BENCH_TMP/select1_pgb.sql"
+  run_extra pgbouncer select_1 "$BENCH_PGB_CLIENTS" - "$BENCH_TMP/select1_pgb.sql" "$BENCH_PGB_SECONDS" 0
   # the other modes, short: durable by role default, fire-and-forget by SET LOCAL, INSERT sync on
   EXTRA_ENV=(PGOPTIONS= PGHOST=127.0.0.1 PGPORT="$BENCH_PGB_PORT" PGUSER=bench_durable)
   run_extra pgbouncer enqueue_committed "$BENCH_PGB_CLIENTS" bench_nopk "$enq" "$BENCH_PGB_CHECK_SECONDS" 0
