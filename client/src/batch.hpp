@@ -16,17 +16,24 @@
 
 namespace pgingest::detail {
 
-struct RowMeta {
+// Consecutive rows of a batch that came from one enqueue() (one row) or one enqueue_block() call
+// (a run of the block's rows: a block may be split over batches).
+struct BatchPart {
     Clock::time_point enqueued;
-    std::uint32_t bytes;
-    DeliveryCallback done;
+    std::uint32_t rows = 1;
+    std::size_t bytes = 0;
+    DeliveryCallback done;                           // enqueue()
+    std::shared_ptr<const BlockCallback> block_done; // enqueue_block(), when block
+    std::size_t first = 0;                           // block: index of the part's first row in the block
+    bool block = false;
 };
 
 struct Batch {
     Table table;
-    std::int64_t seq = 0;   // exactly-once key with the producer id; never changes once set
-    std::string data;       // the rows as COPY text, each ending in '\n'
-    std::vector<RowMeta> rows;
+    std::int64_t seq = 0; // exactly-once key with the producer id; never changes once set
+    std::string data;     // the rows as COPY text, each ending in '\n'
+    std::vector<BatchPart> parts;
+    std::size_t rows = 0; // in all parts
     int attempts = 0;
     Clock::time_point not_before{}; // earliest next send (retry backoff)
     Status last_error;
@@ -36,7 +43,9 @@ using BatchPtr = std::unique_ptr<Batch>;
 
 // Groups rows per target and seals a batch when it reaches max_rows or max_bytes, or when its
 // first row has waited `linger`. A row that would push a batch past max_bytes starts a new one
-// (a single row larger than max_bytes is a batch of its own). Not thread-safe: one owner.
+// (a single row larger than max_bytes is a batch of its own). A block's rows are placed as the
+// same rows enqueued one by one would be (split over batches where those limits say so). Not
+// thread-safe: one owner.
 class BatchBuilder {
   public:
     using Resolve = std::function<Table(const TableSpec *)>;
@@ -51,6 +60,8 @@ class BatchBuilder {
 
   private:
     void seal(const TableSpec *key, std::vector<BatchPtr> &sealed);
+    Batch &open(const TableSpec *key);
+    void add_block(QueuedRow &block, std::vector<BatchPtr> &sealed);
 
     const std::size_t max_rows_, max_bytes_;
     const std::chrono::milliseconds linger_;

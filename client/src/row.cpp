@@ -189,24 +189,59 @@ std::string Uuid::to_string() const {
     return s;
 }
 
-Row Row::from_copy_line(std::string line) {
-    Row r;
-    r.whole_line_ = true;
-    r.fields_ = 1;
+namespace {
+
+// Checks a whole COPY text line (for Row::from_copy_line and RowBlock::add_copy_line): nullptr if
+// it is one, else why not. fields: its field count.
+const char *check_copy_line(std::string_view line, std::size_t &fields) {
+    const char *error = nullptr;
+    fields = 1;
     for (std::size_t i = 0; i < line.size(); i++) {
         char c = line[i];
         if (c == '\t')
-            r.fields_++;
+            fields++;
         else if (c == '\n' || c == '\r' || c == '\0')
-            r.fail("a COPY text line must not contain a raw newline, carriage return or NUL "
-                   "(write them as \\n, \\r)");
+            error = error ? error
+                          : "a COPY text line must not contain a raw newline, carriage return or NUL "
+                            "(write them as \\n, \\r)";
         else if (c == '\\' && ++i == line.size())
-            r.fail("a COPY text line must not end in a lone backslash");
+            error = error ? error : "a COPY text line must not end in a lone backslash";
     }
-    if (line == "\\.")
-        r.fail("\\. is COPY's end-of-data marker, not a row");
+    if (!error && line == "\\.")
+        error = "\\. is COPY's end-of-data marker, not a row";
+    return error;
+}
+
+} // namespace
+
+Row Row::from_copy_line(std::string line) {
+    Row r;
+    r.whole_line_ = true;
+    if (const char *error = check_copy_line(line, r.fields_))
+        r.fail(error);
     r.line_ = std::move(line);
     return r;
+}
+
+Status RowBlock::add_copy_line(std::string_view line) {
+    std::size_t fields;
+    if (const char *error = check_copy_line(line, fields))
+        return Status(ErrorCode::kInvalidArgument, error);
+    data_.append(line);
+    data_ += '\n';
+    rows_++;
+    return Status();
+}
+
+Status RowBlock::add(const Row &row) {
+    if (!row.status().ok())
+        return row.status();
+    if (row.field_count() == 0)
+        return Status(ErrorCode::kInvalidArgument, "a row needs at least one field");
+    data_.append(row.line());
+    data_ += '\n';
+    rows_++;
+    return Status();
 }
 
 bool Row::begin_field() {

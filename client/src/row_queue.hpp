@@ -28,12 +28,17 @@ namespace pgingest::detail {
 
 using Clock = std::chrono::steady_clock;
 
+// One row from enqueue(), or the rows of one enqueue_block() call (block_rows > 0).
 struct QueuedRow {
     const TableSpec *table = nullptr;
-    std::string line; // COPY text, without the newline
+    std::string line; // a row: its COPY text line, without the newline; a block: lines each ending in '\n'
     Clock::time_point enqueued;
-    DeliveryCallback done;
-    std::size_t bytes() const { return line.size() + 1; }
+    DeliveryCallback done;                           // a row's callback
+    std::size_t block_rows = 0;                      // 0: a single row
+    std::shared_ptr<const BlockCallback> block_done; // a block's callback (may be null)
+    bool is_block() const { return block_rows > 0; }
+    std::size_t rows() const { return block_rows > 0 ? block_rows : 1; }
+    std::size_t bytes() const { return block_rows > 0 ? line.size() : line.size() + 1; }
 };
 
 class RowQueue {
@@ -43,11 +48,16 @@ class RowQueue {
     RowQueue(const RowQueue &) = delete;
     RowQueue &operator=(const RowQueue &) = delete;
 
-    // Room for one row of `bytes`: lock-free, false when full.
-    bool try_reserve(std::size_t bytes);
+    // Room for `rows` rows of `bytes` bytes in all: lock-free, false when full.
+    bool try_reserve(std::size_t rows, std::size_t bytes);
+    bool try_reserve(std::size_t bytes) { return try_reserve(1, bytes); }
     // Waits until there is room (true), the deadline passes or stop() returns true (false).
-    bool reserve_blocking(std::size_t bytes, Clock::time_point deadline, const std::function<bool()> &stop);
-    // After a successful reservation. Lock-free.
+    bool reserve_blocking(std::size_t rows, std::size_t bytes, Clock::time_point deadline,
+                          const std::function<bool()> &stop);
+    bool reserve_blocking(std::size_t bytes, Clock::time_point deadline, const std::function<bool()> &stop) {
+        return reserve_blocking(1, bytes, deadline, stop);
+    }
+    // After a successful reservation (one queue slot per row or block). Lock-free.
     void push(std::unique_ptr<QueuedRow> row);
     // Batcher side.
     std::unique_ptr<QueuedRow> pop();
