@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -41,6 +42,24 @@ struct Batch {
 };
 using BatchPtr = std::unique_ptr<Batch>;
 
+// Batch buffers (Batch::data) kept for the next batches: a fresh buffer of about batch_max_bytes for
+// every batch costs more in page faults (malloc maps and unmaps buffers that large) than filling
+// it. At most max_buffers are kept, each no larger than max_capacity. Thread-safe.
+class BufferPool {
+  public:
+    BufferPool(std::size_t max_buffers, std::size_t max_capacity)
+        : max_buffers_(max_buffers), max_capacity_(max_capacity) {}
+    // An empty string, with the capacity of a kept buffer when there is one.
+    std::string take();
+    // Keeps s's buffer if there is room (else frees it).
+    void give(std::string &&s);
+
+  private:
+    const std::size_t max_buffers_, max_capacity_;
+    std::mutex mutex_;
+    std::vector<std::string> free_;
+};
+
 // Groups rows per target and seals a batch when it reaches max_rows or max_bytes, or when its
 // first row has waited `linger`. A row that would push a batch past max_bytes starts a new one
 // (a single row larger than max_bytes is a batch of its own). A block's rows are placed as the
@@ -49,7 +68,9 @@ using BatchPtr = std::unique_ptr<Batch>;
 class BatchBuilder {
   public:
     using Resolve = std::function<Table(const TableSpec *)>;
-    BatchBuilder(std::size_t max_rows, std::size_t max_bytes, std::chrono::milliseconds linger, Resolve resolve);
+    // buffers: where new batches take their buffer from (none: allocated).
+    BatchBuilder(std::size_t max_rows, std::size_t max_bytes, std::chrono::milliseconds linger, Resolve resolve,
+                 BufferPool *buffers = nullptr);
 
     void add(std::unique_ptr<QueuedRow> row, std::vector<BatchPtr> &sealed);
     // Seals batches whose linger has expired at `now` (all open batches if `all`).
@@ -66,6 +87,7 @@ class BatchBuilder {
     const std::size_t max_rows_, max_bytes_;
     const std::chrono::milliseconds linger_;
     Resolve resolve_;
+    BufferPool *buffers_;
     std::int64_t next_seq_ = 1;
     std::unordered_map<const TableSpec *, BatchPtr> open_;
 };

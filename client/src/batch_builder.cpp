@@ -1,18 +1,43 @@
 #include "batch.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace pgingest::detail {
 
+namespace {
+constexpr std::size_t kMaxReserve = 16u << 20;
+}
+
+std::string BufferPool::take() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.empty())
+        return std::string();
+    std::string s = std::move(free_.back());
+    free_.pop_back();
+    return s;
+}
+
+void BufferPool::give(std::string &&s) {
+    if (s.capacity() > max_capacity_ || s.capacity() < 4096)
+        return;
+    s.clear();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.size() < max_buffers_)
+        free_.push_back(std::move(s));
+}
+
 BatchBuilder::BatchBuilder(std::size_t max_rows, std::size_t max_bytes, std::chrono::milliseconds linger,
-                           Resolve resolve)
-    : max_rows_(max_rows), max_bytes_(max_bytes), linger_(linger), resolve_(std::move(resolve)) {}
+                           Resolve resolve, BufferPool *buffers)
+    : max_rows_(max_rows), max_bytes_(max_bytes), linger_(linger), resolve_(std::move(resolve)), buffers_(buffers) {}
 
 Batch &BatchBuilder::open(const TableSpec *key) {
     auto it = open_.find(key);
     if (it == open_.end()) {
         auto b = std::make_unique<Batch>();
         b->table = resolve_(key);
+        if (buffers_)
+            b->data = buffers_->take();
         it = open_.emplace(key, std::move(b)).first;
     }
     return *it->second;
@@ -49,6 +74,8 @@ void BatchBuilder::add_block(QueuedRow &q, std::vector<BatchPtr> &sealed) {
     std::size_t off = 0, index = 0;
     while (index < q.block_rows) {
         Batch &b = open(key);
+        if (b.rows == 0) // room for the batch these rows will likely fill: not regrown (recopied) as it fills
+            b.data.reserve(std::min({max_bytes_, (size / q.block_rows + 1) * max_rows_, kMaxReserve}));
         const std::size_t room_rows = max_rows_ - b.rows; // an open batch has fewer than max_rows
         const std::size_t room_bytes = b.bytes() < max_bytes_ ? max_bytes_ - b.bytes() : 0;
         std::size_t n = 0, len = 0;

@@ -18,7 +18,7 @@ class ProducerCore {
     ProducerCore(ProducerConfig config, std::shared_ptr<Transport> transport)
         : ctx_(std::move(config), std::move(transport), Uuid::random_v4().to_string()), pool_(ctx_),
           builder_(ctx_.config.batch_max_rows, ctx_.config.batch_max_bytes, ctx_.config.linger,
-                   [this](const TableSpec *spec) { return tables_.handle(spec); }) {
+                   [this](const TableSpec *spec) { return tables_.handle(spec); }, &ctx_.buffers) {
         pool_.start();
         batcher_ = std::thread([this] { run_batcher(); });
         ctx_.log.debug("producer ", ctx_.producer_id, " started");

@@ -112,6 +112,7 @@ void report_batch(Context &ctx, Batch &b, const Status &status, std::int64_t tic
                         " were rejected by the server (ticket ", ticket, "), e.g. row ",
                         first_rejected->row_number, ": ", first_rejected->error);
     ctx.queue.release(b.rows, bytes);
+    ctx.buffers.give(std::move(b.data)); // the batch is done with
 }
 
 SenderPool::SenderPool(Context &ctx) : ctx_(ctx) {}

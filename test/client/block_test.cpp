@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <random>
 #include <thread>
 
 using namespace pgingest;
@@ -52,7 +53,89 @@ struct Reports {
     }
 };
 
+// Byte-at-a-time references for the word-at-a-time scans of row.cpp.
+std::string reference_escape(const std::string &s) {
+    std::string out;
+    for (char c : s) {
+        const char *esc = c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == '\n' ? "\\n"
+                        : c == '\r' ? "\\r" : c == '\t' ? "\\t" : c == '\v' ? "\\v" : nullptr;
+        if (esc)
+            out += esc;
+        else
+            out += c;
+    }
+    return out;
+}
+
+// What is wrong with a COPY line (the first problem from the left), "" if nothing; its fields.
+std::string reference_check(const std::string &line, std::size_t &fields) {
+    std::string error;
+    fields = 1;
+    for (std::size_t i = 0; i < line.size(); i++) {
+        char c = line[i];
+        if (c == '\t')
+            fields++;
+        else if ((c == '\n' || c == '\r' || c == '\0') && error.empty())
+            error = "raw";
+        else if (c == '\\' && ++i == line.size() && error.empty()) // skips the escaped character
+            error = "backslash";
+    }
+    if (error.empty() && line == "\\.")
+        error = "marker";
+    return error;
+}
+
+std::string random_bytes(std::mt19937 &rng, std::size_t n) {
+    static const std::string alphabet = std::string("abcXYZ019 ,.\\\t\n\r\b\f\v\x7f\x80\xc3\xa9\x01\x07\x0e") + '\0';
+    std::string s;
+    for (std::size_t i = 0; i < n; i++)
+        s += rng() % 16 ? alphabet[rng() % 6] : alphabet[rng() % alphabet.size()]; // mostly plain
+    return s;
+}
+
 } // namespace
+
+TEST(CopyText, WordAtATimeScansMatchByteAtATime) {
+    std::mt19937 rng(7);
+    for (int n = 0; n < 20000; n++) {
+        const std::string s = random_bytes(rng, rng() % 70);
+        std::string enc = "prefix";
+        append_copy_escaped(enc, s);
+        ASSERT_EQ(enc, "prefix" + reference_escape(s)) << n;
+
+        std::size_t want_fields;
+        const std::string want = reference_check(s, want_fields);
+        Row r = Row::from_copy_line(s);
+        RowBlock b;
+        Status bs = b.add_copy_line(s);
+        ASSERT_EQ(r.status().ok(), want.empty()) << n << ": " << r.status().to_string();
+        ASSERT_EQ(bs.ok(), want.empty()) << n;
+        EXPECT_EQ(bs.message(), r.status().message());
+        const char *why = want == "raw" ? "raw newline" : want == "backslash" ? "lone backslash"
+                          : want == "marker"  ? "end-of-data marker"
+                                              : "";
+        EXPECT_NE(r.status().message().find(why), std::string::npos) << n << ": " << r.status().message();
+        EXPECT_EQ(r.field_count(), want_fields) << n;
+        EXPECT_EQ(b.rows(), want.empty() ? 1u : 0u);
+    }
+}
+
+TEST(BufferPool, KeepsAFewBuffersOfTheRightSize) {
+    BufferPool pool(2, 1 << 20);
+    EXPECT_EQ(pool.take().capacity(), std::string().capacity()); // none kept yet
+    std::string a(100000, 'a'), b(200000, 'b'), c(300000, 'c'), huge(2 << 20, 'h'), tiny(10, 't');
+    const std::size_t cap_a = a.capacity();
+    pool.give(std::move(huge)); // larger than max_capacity: freed
+    pool.give(std::move(tiny)); // too small to bother
+    pool.give(std::move(a));
+    pool.give(std::move(b));
+    pool.give(std::move(c)); // two kept already: freed
+    std::string t1 = pool.take(), t2 = pool.take(), t3 = pool.take();
+    EXPECT_TRUE(t1.empty());
+    EXPECT_GE(t1.capacity(), 200000u);
+    EXPECT_EQ(t2.capacity(), cap_a);
+    EXPECT_EQ(t3.capacity(), std::string().capacity());
+}
 
 TEST(RowBlock, ChecksLinesAsFromCopyLineDoes) {
     RowBlock b;
