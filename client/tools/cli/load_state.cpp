@@ -53,7 +53,7 @@ void Sink::start_block() {
     rows_->lines.reserve(kBlockRows);
     if (st_.keeps_rejects())
         rows_->raw_end.reserve(kBlockRows);
-    block_.reserve(kBlockBytes + 4096);
+    block_.reserve(kBlockBytes + 1024);
 }
 
 void Sink::send(std::uint64_t line, const std::vector<std::string> &fields, std::string_view raw,

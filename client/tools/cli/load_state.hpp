@@ -79,7 +79,7 @@ class Sink {
     // kMaxColumnSets distinct lists, to keep the registry bounded.
     const pgingest::Table *table_for(const std::vector<std::string> &columns);
     static constexpr std::size_t kMaxColumnSets = 256;
-    static constexpr std::size_t kBlockRows = 2000, kBlockBytes = 256u << 10;
+    static constexpr std::size_t kBlockRows = 1000, kBlockBytes = 96u << 10; // below malloc's mmap threshold
 
     // One row: copy_line is its COPY text line (escaped fields, TAB-separated, no newline), for the
     // sink's columns or those of `table`; raw the input it came from (for the rejects file).

@@ -172,9 +172,49 @@ extern "C" void csv_line_record_cb(int, void *data) {
     c->cur_fields = 0;
 }
 
+// The common CSV line, parsed without libcsv: a whole record on one line (ending in '\n', or
+// "\r\n"), without quotes, other carriage returns, or fields with leading or trailing blanks.
+// Split at the delimiter it gives the fields libcsv gives (an empty field is NULL as with
+// CSV_EMPTY_IS_NULL), so the record is put in ctx as csv_line_record_cb puts it; false (and
+// nothing done) for any other line, which libcsv then parses.
+bool simple_csv_line(std::string_view line, char delim, CsvLines &ctx) {
+    if (line.empty() || line.back() != '\n')
+        return false;
+    std::string_view body = line.substr(0, line.size() - 1);
+    if (!body.empty() && body.back() == '\r')
+        body.remove_suffix(1);
+    if (body.empty() || std::memchr(body.data(), '"', body.size()) || std::memchr(body.data(), '\r', body.size()))
+        return false;
+    auto blank = [delim](char c) { return (c == ' ' || c == '\t') && c != delim; };
+    const bool other_marker = ctx.null_string && !ctx.null_string->empty();
+    ctx.cur.clear();
+    ctx.cur_fields = 0;
+    for (std::size_t start = 0;;) {
+        const void *d = std::memchr(body.data() + start, delim, body.size() - start);
+        const std::size_t end = d ? static_cast<std::size_t>(static_cast<const char *>(d) - body.data()) : body.size();
+        std::string_view v = body.substr(start, end - start);
+        if (!v.empty() && (blank(v.front()) || blank(v.back()))) { // libcsv trims these
+            ctx.cur.clear();
+            ctx.cur_fields = 0;
+            return false;
+        }
+        if (ctx.cur_fields++)
+            ctx.cur += '\t';
+        if (v.empty() ? !other_marker : other_marker && v == *ctx.null_string)
+            ctx.cur += "\\N";
+        else
+            pgingest::append_copy_escaped(ctx.cur, v);
+        if (!d)
+            break;
+        start = end + 1;
+    }
+    csv_line_record_cb(0, &ctx);
+    return true;
+}
+
 } // namespace
 
-// ---- CSV (libcsv) -------------------------------------------------------------------------------
+// ---- CSV (libcsv, and simple_csv_line for the common lines) ------------------------------------
 bool load_csv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, const SinkFactory &sink_for,
               bool &header_pending, std::uint64_t &line_no) {
     char delim = o.format == "tsv" ? '\t' : ',';
@@ -189,14 +229,15 @@ bool load_csv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, 
         csv_set_delim(&p, static_cast<unsigned char>(delim));
     };
     init();
-    std::string raw; // the input lines of the record being read
+    const int between_records = p.pstate; // libcsv's state when no record is under way
+    std::string raw;                       // the input lines of the record libcsv is reading
     std::uint64_t record_line = line_no + 1;
     Sink *last_sink = nullptr;
     LineReader reader(f, st, [&last_sink] {
         if (last_sink)
             last_sink->flush();
     });
-    auto handle_records = [&]() {
+    auto handle_records = [&](std::string_view raw_input) {
         for (std::size_t i = 0; i < ctx.n; i++) {
             if (header_pending) {
                 header_pending = false;
@@ -204,9 +245,9 @@ bool load_csv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, 
                 continue;
             }
             bool stop = false;
-            if (Sink *sink = route_record(ctx.fields[i], record_line, raw, cols, st, sink_for, stop)) {
+            if (Sink *sink = route_record(ctx.fields[i], record_line, raw_input, cols, st, sink_for, stop)) {
                 last_sink = sink;
-                sink->send_line(record_line, ctx.lines[i], raw);
+                sink->send_line(record_line, ctx.lines[i], raw_input);
             }
             if (stop)
                 break;
@@ -216,11 +257,15 @@ bool load_csv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, 
     std::string_view line;
     while (!g_interrupted && !st.error_budget_exhausted() && reader.next(line)) {
         ++line_no;
+        if (raw.empty() && p.pstate == between_records && simple_csv_line(line, delim, ctx)) {
+            record_line = line_no;
+            handle_records(line);
+            continue;
+        }
         if (raw.empty())
             record_line = line_no;
         raw += line;
-        std::size_t done =
-            csv_parse(&p, line.data(), line.size(), csv_line_field_cb, csv_line_record_cb, &ctx);
+        std::size_t done = csv_parse(&p, line.data(), line.size(), csv_line_field_cb, csv_line_record_cb, &ctx);
         if (done != line.size()) {
             st.read++;
             st.reject(record_line, std::string("CSV parse error: ") + csv_strerror(csv_error(&p)), raw);
@@ -231,7 +276,7 @@ bool load_csv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, 
             continue;
         }
         if (ctx.n > 0) {
-            handle_records();
+            handle_records(raw);
             raw.clear();
         }
     }
@@ -240,7 +285,7 @@ bool load_csv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, 
             st.read++;
             st.reject(record_line, std::string("CSV parse error: ") + csv_strerror(csv_error(&p)), raw);
         } else {
-            handle_records();
+            handle_records(raw);
         }
     }
     csv_free(&p);
