@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -483,4 +484,43 @@ TEST(EnqueueBlock, ManyThreadsEveryRowReportedOnce) {
         rows += c.rows;
     }
     EXPECT_EQ(rows, kThreads * kBlocks * kRows);
+}
+
+TEST(NodeArena, HandsOutAlignedDistinctNodesAcrossChunks) {
+    struct alignas(64) Node {
+        char bytes[64];
+    };
+    NodeArena<int> ints;
+    NodeArena<Node> nodes(ints); // rebound copies share the chunks
+    EXPECT_TRUE(nodes == ints);
+    EXPECT_FALSE(NodeArena<Node>() == nodes);
+    std::vector<Node *> got;
+    const std::size_t n = NodeArena<Node>::kChunkNodes * 2 + 5;
+    for (std::size_t i = 0; i < n; i++) {
+        Node *p = nodes.allocate(1);
+        ASSERT_EQ(reinterpret_cast<std::uintptr_t>(p) % 64, 0u);
+        std::memset(p, static_cast<int>(i & 0xff), sizeof *p); // writable (ASan checks the bounds)
+        got.push_back(p);
+    }
+    EXPECT_EQ(got[1], got[0] + 1); // contiguous within a chunk
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(std::unique(got.begin(), got.end()), got.end());
+    for (Node *p : got)
+        nodes.deallocate(p, 1); // nothing: freed with the chunks
+
+    RowQueue q(20000, 1u << 30); // a queue of many nodes works as before
+    for (int i = 0; i < 20000; i++) {
+        ASSERT_TRUE(q.try_reserve(1));
+        auto r = std::make_unique<QueuedRow>();
+        r->line = std::to_string(i);
+        q.push(std::move(r));
+    }
+    EXPECT_FALSE(q.try_reserve(1));
+    for (int i = 0; i < 20000; i++) {
+        auto r = q.pop();
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->line, std::to_string(i));
+    }
+    EXPECT_FALSE(q.pop());
+    q.release(20000, 20000);
 }
