@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <set>
 #include <cstring>
 #include <poll.h>
+#include <set>
 #include <sys/types.h>
 #include <unistd.h>
 
