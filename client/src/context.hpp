@@ -1,5 +1,6 @@
 // What the batcher and the sender threads share within one producer.
 #pragma once
+#include "batch.hpp"
 #include "logger.hpp"
 #include "metrics_internal.hpp"
 #include "row_queue.hpp"
@@ -22,10 +23,12 @@ struct Context {
     Counters counters;
     LatencyHistogram latency;
     std::atomic<bool> fallback_active{false}; // the server has no pg_ingest: COPY FROM STDIN
+    BufferPool buffers; // batch buffers, reused
 
     Context(ProducerConfig cfg, std::shared_ptr<Transport> t, std::string id)
         : config(std::move(cfg)), log(config.on_log, config.log_level), transport(std::move(t)),
-          producer_id(std::move(id)), queue(config.queue_max_rows, config.queue_max_bytes) {}
+          producer_id(std::move(id)), queue(config.queue_max_rows, config.queue_max_bytes),
+          buffers(4, 2 * config.batch_max_bytes + (64u << 10)) {}
 };
 
 } // namespace pgingest::detail

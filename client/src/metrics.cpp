@@ -22,8 +22,10 @@ std::uint64_t LatencyHistogram::bucket_upper(std::size_t b) {
     return ((8 + sub) << (e - 3)) + width - 1;
 }
 
-void LatencyHistogram::record(std::uint64_t v) {
-    counts_[bucket_of(v)].fetch_add(1, std::memory_order_relaxed);
+void LatencyHistogram::record(std::uint64_t v, std::uint64_t times) {
+    if (times == 0)
+        return;
+    counts_[bucket_of(v)].fetch_add(times, std::memory_order_relaxed);
     std::uint64_t m = max_.load(std::memory_order_relaxed);
     while (v > m && !max_.compare_exchange_weak(m, v, std::memory_order_relaxed)) {
     }

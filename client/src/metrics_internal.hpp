@@ -12,7 +12,7 @@ namespace pgingest::detail {
 class LatencyHistogram {
   public:
     static constexpr std::size_t kBuckets = 8 + 61 * 8;
-    void record(std::uint64_t value);
+    void record(std::uint64_t value, std::uint64_t times = 1);
     // The upper bound of the bucket holding the q-quantile (0 < q <= 1); 0 if empty.
     std::uint64_t percentile(double q) const;
     std::uint64_t max() const { return max_.load(std::memory_order_relaxed); }

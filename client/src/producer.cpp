@@ -18,7 +18,7 @@ class ProducerCore {
     ProducerCore(ProducerConfig config, std::shared_ptr<Transport> transport)
         : ctx_(std::move(config), std::move(transport), Uuid::random_v4().to_string()), pool_(ctx_),
           builder_(ctx_.config.batch_max_rows, ctx_.config.batch_max_bytes, ctx_.config.linger,
-                   [this](const TableSpec *spec) { return tables_.handle(spec); }) {
+                   [this](const TableSpec *spec) { return tables_.handle(spec); }, &ctx_.buffers) {
         pool_.start();
         batcher_ = std::thread([this] { run_batcher(); });
         ctx_.log.debug("producer ", ctx_.producer_id, " started");
@@ -60,6 +60,36 @@ class ProducerCore {
             return Status(ErrorCode::kInvalidArgument, "the table handle does not come from this producer's table()");
         }
         return enqueue(table.spec(), std::move(row), std::move(done));
+    }
+
+    Status enqueue_block(const Table &table, RowBlock &block, BlockCallback &&done) {
+        Active active(active_enqueuers_);
+        Status s;
+        if (!table.valid() || !tables_.handle(table.spec()).valid())
+            s = Status(ErrorCode::kInvalidArgument,
+                       "the table handle does not come from this producer's table()");
+        else if (block.empty())
+            s = Status(ErrorCode::kInvalidArgument, "an empty block");
+        else if (block.rows() > ctx_.queue.max_rows() || block.bytes() > ctx_.queue.max_bytes())
+            s = Status(ErrorCode::kInvalidArgument,
+                       "a block of " + std::to_string(block.rows()) + " rows / " +
+                           std::to_string(block.bytes()) +
+                           " bytes can never fit queue_max_rows = " + std::to_string(ctx_.queue.max_rows()) +
+                           ", queue_max_bytes = " + std::to_string(ctx_.queue.max_bytes()));
+        else
+            s = reserve(block.rows(), block.bytes());
+        if (!s.ok()) {
+            Counters::add(ctx_.counters.enqueue_rejected);
+            return s;
+        }
+        auto queued = std::make_unique<QueuedRow>();
+        queued->table = table.spec();
+        queued->block_rows = block.rows();
+        queued->line = block.take_data();
+        if (done)
+            queued->block_done = std::make_shared<const BlockCallback>(std::move(done));
+        push(std::move(queued));
+        return Status();
     }
 
     Status flush(std::chrono::milliseconds timeout) {
@@ -131,18 +161,30 @@ class ProducerCore {
                                                            " bytes can never fit queue_max_bytes = " +
                                                            std::to_string(ctx_.queue.max_bytes()));
 
-        struct Active { // close() waits for calls between the closed_ check and the push
-            std::atomic<int> &n;
-            explicit Active(std::atomic<int> &c) : n(c) { n.fetch_add(1, std::memory_order_seq_cst); }
-            ~Active() { n.fetch_sub(1, std::memory_order_seq_cst); }
-        } active(active_enqueuers_);
+        Active active(active_enqueuers_);
+        Status s = reserve(1, bytes);
+        if (!s.ok())
+            return s;
+        push(std::move(queued));
+        return Status();
+    }
+
+    struct Active { // close() waits for calls between the closed_ check and the push
+        std::atomic<int> &n;
+        explicit Active(std::atomic<int> &c) : n(c) { n.fetch_add(1, std::memory_order_seq_cst); }
+        ~Active() { n.fetch_sub(1, std::memory_order_seq_cst); }
+    };
+
+    // Room in the queue for rows/bytes, as the full-queue policy says. The caller holds an Active
+    // from before this call until its push().
+    Status reserve(std::size_t rows, std::size_t bytes) {
         if (closed_.load(std::memory_order_seq_cst))
             return Status(ErrorCode::kClosed, "the producer is closed");
-        if (!ctx_.queue.try_reserve(bytes)) {
+        if (!ctx_.queue.try_reserve(rows, bytes)) {
             if (ctx_.config.full_queue_policy == FullQueuePolicy::kFail)
                 return full_error();
             const Clock::time_point deadline = Clock::now() + ctx_.config.block_timeout;
-            if (!ctx_.queue.reserve_blocking(bytes, deadline,
+            if (!ctx_.queue.reserve_blocking(rows, bytes, deadline,
                                              [this] { return closed_.load(std::memory_order_seq_cst); })) {
                 if (closed_.load(std::memory_order_seq_cst))
                     return Status(ErrorCode::kClosed, "the producer was closed while enqueue waited for room");
@@ -151,11 +193,15 @@ class ProducerCore {
                                                         " ms: " + full.message());
             }
         }
+        return Status();
+    }
+
+    void push(std::unique_ptr<QueuedRow> queued) {
+        const std::size_t rows = queued->rows(), bytes = queued->bytes();
         queued->enqueued = Clock::now();
         ctx_.queue.push(std::move(queued));
-        Counters::add(ctx_.counters.enqueued);
+        Counters::add(ctx_.counters.enqueued, rows);
         Counters::add(ctx_.counters.bytes_enqueued, bytes);
-        return Status();
     }
 
     Status full_error() const {
@@ -249,6 +295,10 @@ std::future<DeliveryReport> Producer::enqueue_future(const Table &table, Row row
         promise->set_value(std::move(r));
     }
     return future;
+}
+
+Status Producer::enqueue_block(const Table &table, RowBlock &block, BlockCallback on_delivery) {
+    return core_->enqueue_block(table, block, std::move(on_delivery));
 }
 
 Status Producer::flush(std::chrono::milliseconds timeout) { return core_->flush(timeout); }

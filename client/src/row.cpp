@@ -4,15 +4,42 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 namespace pgingest {
 
+namespace {
+
+// Word-at-a-time tests (8 bytes per step) for the byte scans of COPY text below; each says
+// exactly whether some byte of the word matches (not which).
+constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+inline std::uint64_t load8(const char *p) {
+    std::uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    return w;
+}
+inline std::uint64_t any_zero(std::uint64_t w) { return (w - kOnes) & ~w & kHighs; }
+inline std::uint64_t any_equal(std::uint64_t w, unsigned char c) { return any_zero(w ^ (kOnes * c)); }
+// n <= 128
+inline std::uint64_t any_below(std::uint64_t w, unsigned char n) { return (w - kOnes * n) & ~w & kHighs; }
+
+} // namespace
+
 void append_copy_escaped(std::string &out, std::string_view s) {
-    std::size_t start = 0;
-    for (std::size_t i = 0; i < s.size(); i++) {
+    const char *p = s.data();
+    const std::size_t n = s.size();
+    std::size_t start = 0, i = 0;
+    while (i < n) {
+        if (i + 8 <= n) { // skip 8 bytes without \b \t \n \v \f \r (8..13) or a backslash
+            std::uint64_t w = load8(p + i);
+            if (!(any_below(w, 14) | any_equal(w, '\\'))) {
+                i += 8;
+                continue;
+            }
+        }
         char esc;
-        switch (s[i]) {
+        switch (p[i]) {
         case '\\': esc = '\\'; break;
         case '\b': esc = 'b'; break;
         case '\f': esc = 'f'; break;
@@ -20,14 +47,14 @@ void append_copy_escaped(std::string &out, std::string_view s) {
         case '\r': esc = 'r'; break;
         case '\t': esc = 't'; break;
         case '\v': esc = 'v'; break;
-        default: continue;
+        default: i++; continue;
         }
-        out.append(s.data() + start, i - start);
+        out.append(p + start, i - start);
         out += '\\';
         out += esc;
-        start = i + 1;
+        start = ++i;
     }
-    out.append(s.data() + start, s.size() - start);
+    out.append(p + start, n - start);
 }
 
 namespace {
@@ -189,24 +216,78 @@ std::string Uuid::to_string() const {
     return s;
 }
 
+namespace {
+
+// Checks a whole COPY text line (for Row::from_copy_line and RowBlock::add_copy_line): nullptr if
+// it is one, else why not (the first problem from the left). fields, when asked for: its field count
+// (a TAB after a backslash is data, not a separator).
+const char *check_copy_line(std::string_view line, std::size_t *fields) {
+    const char *p = line.data();
+    const std::size_t n = line.size();
+    std::size_t tabs = 0;
+    const char *error = nullptr;
+    for (std::size_t i = 0; i < n;) {
+        if (i + 8 <= n) { // skip 8 bytes without a newline, carriage return, NUL, backslash (or TAB)
+            std::uint64_t w = load8(p + i);
+            if (!(any_zero(w) | any_equal(w, '\n') | any_equal(w, '\r') | any_equal(w, '\\') |
+                  (fields ? any_equal(w, '\t') : 0))) {
+                i += 8;
+                continue;
+            }
+        }
+        char c = p[i];
+        if (c == '\t') {
+            tabs++;
+        } else if (c == '\n' || c == '\r' || c == '\0') {
+            if (!error)
+                error = "a COPY text line must not contain a raw newline, carriage return or NUL "
+                        "(write them as \\n, \\r)";
+        } else if (c == '\\') {
+            if (i + 1 == n && !error)
+                error = "a COPY text line must not end in a lone backslash";
+            i += 2; // and the escaped character, whatever it is
+            continue;
+        }
+        if (error && !fields)
+            return error;
+        i++;
+    }
+    if (fields)
+        *fields = tabs + 1;
+    if (!error && line == "\\.")
+        error = "\\. is COPY's end-of-data marker, not a row";
+    return error;
+}
+
+} // namespace
+
 Row Row::from_copy_line(std::string line) {
     Row r;
     r.whole_line_ = true;
-    r.fields_ = 1;
-    for (std::size_t i = 0; i < line.size(); i++) {
-        char c = line[i];
-        if (c == '\t')
-            r.fields_++;
-        else if (c == '\n' || c == '\r' || c == '\0')
-            r.fail("a COPY text line must not contain a raw newline, carriage return or NUL "
-                   "(write them as \\n, \\r)");
-        else if (c == '\\' && ++i == line.size())
-            r.fail("a COPY text line must not end in a lone backslash");
-    }
-    if (line == "\\.")
-        r.fail("\\. is COPY's end-of-data marker, not a row");
+    if (const char *error = check_copy_line(line, &r.fields_))
+        r.fail(error);
     r.line_ = std::move(line);
     return r;
+}
+
+Status RowBlock::add_copy_line(std::string_view line) {
+    if (const char *error = check_copy_line(line, nullptr))
+        return Status(ErrorCode::kInvalidArgument, error);
+    data_.append(line);
+    data_ += '\n';
+    rows_++;
+    return Status();
+}
+
+Status RowBlock::add(const Row &row) {
+    if (!row.status().ok())
+        return row.status();
+    if (row.field_count() == 0)
+        return Status(ErrorCode::kInvalidArgument, "a row needs at least one field");
+    data_.append(row.line());
+    data_ += '\n';
+    rows_++;
+    return Status();
 }
 
 bool Row::begin_field() {

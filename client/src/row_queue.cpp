@@ -13,33 +13,35 @@ RowQueue::~RowQueue() {
         delete r;
 }
 
-bool RowQueue::try_reserve(std::size_t bytes) {
+bool RowQueue::try_reserve(std::size_t n, std::size_t bytes) {
     std::uint64_t rows = rows_.load(std::memory_order_relaxed);
     do {
-        if (rows >= max_rows_)
+        if (rows + n > max_rows_)
             return false;
-    } while (!rows_.compare_exchange_weak(rows, rows + 1, std::memory_order_seq_cst, std::memory_order_relaxed));
+    } while (
+        !rows_.compare_exchange_weak(rows, rows + n, std::memory_order_seq_cst, std::memory_order_relaxed));
     std::uint64_t b = bytes_.load(std::memory_order_relaxed);
     do {
         if (b + bytes > max_bytes_) {
-            rows_.fetch_sub(1, std::memory_order_seq_cst);
+            rows_.fetch_sub(n, std::memory_order_seq_cst);
             return false;
         }
     } while (!bytes_.compare_exchange_weak(b, b + bytes, std::memory_order_seq_cst, std::memory_order_relaxed));
     return true;
 }
 
-bool RowQueue::reserve_blocking(std::size_t bytes, Clock::time_point deadline, const std::function<bool()> &stop) {
+bool RowQueue::reserve_blocking(std::size_t rows, std::size_t bytes, Clock::time_point deadline,
+                                const std::function<bool()> &stop) {
     room_waiters_.fetch_add(1, std::memory_order_seq_cst);
     std::unique_lock<std::mutex> lock(mutex_);
     bool ok = false;
     while (!stop()) {
-        if (try_reserve(bytes)) {
+        if (try_reserve(rows, bytes)) {
             ok = true;
             break;
         }
         if (room_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
-            ok = !stop() && try_reserve(bytes);
+            ok = !stop() && try_reserve(rows, bytes);
             break;
         }
     }

@@ -8,7 +8,8 @@ namespace pgingest::detail {
 
 namespace {
 
-void invoke(Context &ctx, const DeliveryCallback &cb, const DeliveryReport &report) {
+template <typename Callback, typename Report>
+void invoke(Context &ctx, const Callback &cb, const Report &report) {
     if (!cb)
         return;
     try {
@@ -26,47 +27,92 @@ void report_batch(Context &ctx, Batch &b, const Status &status, std::int64_t tic
                   const std::vector<DeadLetter> *dead) {
     std::vector<const DeadLetter *> by_row;
     if (dead) {
-        by_row.assign(b.rows.size(), nullptr);
+        by_row.assign(b.rows, nullptr);
         for (const DeadLetter &d : *dead)
-            if (d.row_number >= 1 && d.row_number <= b.rows.size())
+            if (d.row_number >= 1 && d.row_number <= b.rows)
                 by_row[d.row_number - 1] = &d;
     }
     const Clock::time_point now = Clock::now();
-    DeliveryReport report;
+    DeliveryReport report; // per row: enqueue()'s rows, and config.on_delivery
     report.table = b.table;
     report.ticket = ticket;
     report.batch_seq = b.seq;
     report.attempts = static_cast<std::uint32_t>(b.attempts);
     std::size_t bytes = 0, failed = 0, rejected = 0;
     const DeadLetter *first_rejected = nullptr;
-    for (std::size_t i = 0; i < b.rows.size(); i++) {
-        RowMeta &row = b.rows[i];
-        const DeadLetter *d = by_row.empty() ? nullptr : by_row[i];
-        report.status = d ? Status(ErrorCode::kRejected, d->error, d->sqlstate) : status;
-        report.row_number = static_cast<std::uint32_t>(i + 1);
-        report.latency = std::chrono::duration_cast<std::chrono::microseconds>(now - row.enqueued);
-        if (report.status.ok()) {
-            ctx.latency.record(static_cast<std::uint64_t>(report.latency.count()));
-        } else {
-            failed++;
+    std::size_t i = 0; // row index in the batch
+    for (BatchPart &part : b.parts) {
+        const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - part.enqueued);
+        bytes += part.bytes;
+        if (!part.block) {
+            const DeadLetter *d = by_row.empty() ? nullptr : by_row[i];
+            report.status = d ? Status(ErrorCode::kRejected, d->error, d->sqlstate) : status;
             if (d && !first_rejected)
                 first_rejected = d;
-            rejected += d != nullptr;
+            report.row_number = static_cast<std::uint32_t>(i + 1);
+            report.latency = latency;
+            if (report.status.ok()) {
+                ctx.latency.record(static_cast<std::uint64_t>(latency.count()));
+            } else {
+                failed++;
+                rejected += d != nullptr;
+            }
+            invoke(ctx, ctx.config.on_delivery, report);
+            invoke(ctx, part.done, report);
+            i++;
+            continue;
         }
-        invoke(ctx, ctx.config.on_delivery, report);
-        invoke(ctx, row.done, report);
-        bytes += row.bytes;
+        // A run of a block's rows: one BlockReport, and per-row reports only for config.on_delivery.
+        BlockReport br;
+        br.table = b.table;
+        br.status = status;
+        br.first = part.first;
+        br.count = part.rows;
+        br.ticket = ticket;
+        br.batch_seq = b.seq;
+        br.first_row_number = static_cast<std::uint32_t>(i + 1);
+        br.attempts = report.attempts;
+        br.latency = latency;
+        if (!by_row.empty())
+            for (std::size_t k = 0; k < part.rows; k++)
+                if (const DeadLetter *d = by_row[i + k]) {
+                    br.exceptions.push_back(
+                        BlockRowStatus{part.first + k, Status(ErrorCode::kRejected, d->error, d->sqlstate)});
+                    if (!first_rejected)
+                        first_rejected = d;
+                }
+        const std::size_t ok = br.ok_rows();
+        ctx.latency.record(static_cast<std::uint64_t>(latency.count()), ok);
+        failed += part.rows - ok;
+        rejected += br.exceptions.size();
+        if (ctx.config.on_delivery) {
+            report.latency = latency;
+            std::size_t e = 0;
+            for (std::size_t k = 0; k < part.rows; k++) {
+                if (e < br.exceptions.size() && br.exceptions[e].index == part.first + k)
+                    report.status = br.exceptions[e++].status;
+                else
+                    report.status = status;
+                report.row_number = static_cast<std::uint32_t>(i + k + 1);
+                invoke(ctx, ctx.config.on_delivery, report);
+            }
+        }
+        if (part.block_done)
+            invoke(ctx, *part.block_done, br);
+        i += part.rows;
     }
-    Counters::add(ctx.counters.acknowledged, b.rows.size() - failed);
+    Counters::add(ctx.counters.acknowledged, b.rows - failed);
     Counters::add(ctx.counters.failed, failed);
     Counters::add(ctx.counters.dead_lettered, rejected);
     if (!status.ok())
-        ctx.log.error("batch ", b.seq, " for ", b.table.name(), " (", b.rows.size(), " rows) failed: ", status.to_string());
+        ctx.log.error("batch ", b.seq, " for ", b.table.name(), " (", b.rows,
+                      " rows) failed: ", status.to_string());
     else if (first_rejected)
-        ctx.log.warning(rejected, " of ", b.rows.size(), " rows of batch ", b.seq, " for ", b.table.name(),
-                        " were rejected by the server (ticket ", ticket, "), e.g. row ", first_rejected->row_number,
-                        ": ", first_rejected->error);
-    ctx.queue.release(b.rows.size(), bytes);
+        ctx.log.warning(rejected, " of ", b.rows, " rows of batch ", b.seq, " for ", b.table.name(),
+                        " were rejected by the server (ticket ", ticket, "), e.g. row ",
+                        first_rejected->row_number, ": ", first_rejected->error);
+    ctx.queue.release(b.rows, bytes);
+    ctx.buffers.give(std::move(b.data)); // the batch is done with
 }
 
 SenderPool::SenderPool(Context &ctx) : ctx_(ctx) {}
@@ -208,7 +254,7 @@ CallResult SenderPool::call(Worker &w, const Batch &b, bool &via_copy) {
     BatchRequest req;
     req.table = b.table.spec();
     req.data = b.data;
-    req.rows = static_cast<std::uint32_t>(b.rows.size());
+    req.rows = static_cast<std::uint32_t>(b.rows);
     req.producer_id = ctx_.producer_id;
     req.batch_seq = b.seq;
     {
@@ -245,7 +291,7 @@ void SenderPool::send(Worker &w, BatchPtr b) {
         sleep_unless_stopped(jittered_backoff(ctx_.config.retry, w.connect_failures, w.rng));
         return;
     }
-    Counters::add(ctx_.counters.rows_sent, b->rows.size());
+    Counters::add(ctx_.counters.rows_sent, b->rows);
     Counters::add(ctx_.counters.batches_sent);
     bool via_copy = false;
     CallResult r = call(w, *b, via_copy);
@@ -275,7 +321,7 @@ void SenderPool::send(Worker &w, BatchPtr b) {
     report_batch(ctx_, *b,
                  Status(ErrorCode::kUnknownRowOutcome,
                         "the server rejected " + std::to_string(r.rejected_rows) + " of " +
-                            std::to_string(b->rows.size()) + " rows (ticket " + std::to_string(r.ticket) +
+                            std::to_string(b->rows) + " rows (ticket " + std::to_string(r.ticket) +
                             ") but ingest_dead_letter could not be read (" + s.message() +
                             "); rows of this ticket not listed there were committed"),
                  r.ticket);
@@ -298,9 +344,9 @@ void SenderPool::handle_failure(Worker &w, BatchPtr b, const CallResult &r) {
     case FailureKind::kTransient:
         if (b->attempts < ctx_.config.retry.max_attempts) {
             auto wait = jittered_backoff(ctx_.config.retry, b->attempts, w.rng);
-            ctx_.log.info("batch ", b->seq, " for ", b->table.name(), " (", b->rows.size(), " rows) failed on attempt ",
-                          b->attempts, " of ", ctx_.config.retry.max_attempts, ": ", r.message, "; resending in ",
-                          wait.count(), " ms");
+            ctx_.log.info("batch ", b->seq, " for ", b->table.name(), " (", b->rows,
+                          " rows) failed on attempt ", b->attempts, " of ", ctx_.config.retry.max_attempts,
+                          ": ", r.message, "; resending in ", wait.count(), " ms");
             b->not_before = Clock::now() + wait;
             b->last_error = Status(ErrorCode::kRetriesExhausted, r.message, r.sqlstate);
             Counters::add(ctx_.counters.retried);

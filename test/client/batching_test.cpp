@@ -69,7 +69,7 @@ TEST_F(BuilderFixture, SealsByBytesWithoutExceedingThem) {
     ASSERT_EQ(out.size(), 3u);
     EXPECT_EQ(out[1]->data, "cc\n");
     EXPECT_EQ(out[2]->data, "0123456789abcdef\n");
-    EXPECT_EQ(out[2]->rows.size(), 1u);
+    EXPECT_EQ(out[2]->rows, 1u);
 }
 
 TEST_F(BuilderFixture, LingerAndTargets) {

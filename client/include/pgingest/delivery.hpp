@@ -49,4 +49,41 @@ struct DeliveryReport {
 
 using DeliveryCallback = std::function<void(const DeliveryReport &)>;
 
+// A row of a block whose status is not its BlockReport's status.
+struct BlockRowStatus {
+    std::size_t index = 0; // 0-based position of the row in its block
+    Status status;
+};
+
+// What happened to a run of consecutive rows of one Producer::enqueue_block() call, all sent in
+// the same batch. Every row of the block is in exactly one report's run; a block split over
+// several batches gets one report per batch, in any order, possibly at the same time from
+// different sender threads. Each row's status (as a DeliveryReport's status would say it) is
+// `status`, except for the rows listed in `exceptions` (rows the server rejected: kRejected, with
+// its error text and SQLSTATE; only when `status` is ok).
+struct BlockReport {
+    Table table;
+    Status status;
+    std::size_t first = 0; // the run: rows first .. first + count - 1 of the block
+    std::size_t count = 0;
+    std::vector<BlockRowStatus> exceptions; // ascending index
+    std::int64_t ticket = 0;                // as in DeliveryReport
+    std::int64_t batch_seq = 0;
+    std::uint32_t first_row_number = 0; // 1-based position of row `first` in its batch
+    std::uint32_t attempts = 0;
+    std::chrono::microseconds latency{0}; // enqueue_block to report
+
+    // Rows of the run whose status is ok.
+    std::size_t ok_rows() const { return status.ok() ? count - exceptions.size() : 0; }
+    // The status of row `index` of the block (first <= index < first + count).
+    const Status &row_status(std::size_t index) const {
+        for (const BlockRowStatus &e : exceptions)
+            if (e.index == index)
+                return e.status;
+        return status;
+    }
+};
+
+using BlockCallback = std::function<void(const BlockReport &)>;
+
 } // namespace pgingest

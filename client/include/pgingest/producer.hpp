@@ -46,6 +46,16 @@ class PGINGEST_API Producer {
     // kInvalidArgument).
     Status enqueue(const Table &table, Row row, DeliveryCallback on_delivery = {});
     Status enqueue(std::string_view table, Row row, DeliveryCallback on_delivery = {});
+    // Many rows of one table at once, for about the cost of one enqueue(): the block's rows are
+    // queued as enqueue() would queue each of them, in order (the queue's limits count them as
+    // rows and bytes, the full-queue policy applies to the block as a whole, and they go into the
+    // same batches with the same exactly-once keys), and each row's outcome is reported exactly
+    // once. Thread-safe like enqueue(). On success the rows are taken (the block is left empty)
+    // and on_delivery gets one BlockReport per batch the rows went into (config.on_delivery is
+    // still called for every row). Otherwise the block is left as it was, nothing is reported
+    // and the error is returned (kQueueFull, kTimedOut, kClosed, kInvalidArgument: an empty block
+    // or one larger than queue_max_rows or queue_max_bytes).
+    Status enqueue_block(const Table &table, RowBlock &block, BlockCallback on_delivery = {});
     // The same, with the report as a future (ready at once when enqueue fails).
     std::future<DeliveryReport> enqueue_future(const Table &table, Row row);
 

@@ -110,4 +110,38 @@ class PGINGEST_API Row {
     Status status_;
 };
 
+// Many rows for Producer::enqueue_block(): their COPY text lines in one buffer. Adding a row
+// copies its line and allocates nothing once the buffer has grown (reserve() it), so a block is
+// the cheap way to hand over rows by the thousand. Not thread-safe: one owner at a time.
+class PGINGEST_API RowBlock {
+  public:
+    RowBlock() = default;
+    // Appends one complete COPY text line (no newline), checked as Row::from_copy_line checks it;
+    // a line that Row::from_copy_line would refuse is not appended and its error is returned
+    // (kInvalidArgument).
+    Status add_copy_line(std::string_view line);
+    // Appends a row's line; a row with an error (Row::status()) or without fields is not appended
+    // and the error is returned (kInvalidArgument), as enqueue() would return it.
+    Status add(const Row &row);
+
+    std::size_t rows() const { return rows_; }
+    std::size_t bytes() const { return data_.size(); } // as the producer's queue counts them
+    bool empty() const { return rows_ == 0; }
+    const std::string &data() const { return data_; } // the lines, each ending in '\n'
+    void reserve(std::size_t bytes) { data_.reserve(bytes); }
+    void clear() {
+        data_.clear();
+        rows_ = 0;
+    }
+    // The lines, leaving the block empty (used by Producer::enqueue_block).
+    std::string take_data() {
+        rows_ = 0;
+        return std::move(data_);
+    }
+
+  private:
+    std::string data_;
+    std::size_t rows_ = 0;
+};
+
 } // namespace pgingest

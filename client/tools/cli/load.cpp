@@ -151,6 +151,7 @@ class SinkMaker {
 
     bool failed() const { return failed_; }
     pgingest::Producer *producer() { return producer_.get(); }
+    Sink *sink() { return sink_.get(); }
 
   private:
     const LoadOptions &o_;
@@ -260,6 +261,8 @@ int run_load(LoadOptions &o) {
     {
         Progress progress(st, o.progress, size.known ? size.total : 0);
         rc = read_inputs(o, st, cols, maker, table_cols);
+        if (maker.sink()) // the rows read and not yet handed over (also after Ctrl-C or an error)
+            maker.sink()->flush();
         if (maker.producer())
             drain(*maker.producer());
         progress.stop();

@@ -18,27 +18,24 @@ bool LoadState::open_rejects() {
     return rejects_ != nullptr;
 }
 
-void LoadState::reject(std::uint64_t line, const std::string &reason, std::string raw) {
+void LoadState::reject(std::uint64_t line, const std::string &reason, std::string_view raw) {
     while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r'))
-        raw.pop_back();
+        raw.remove_suffix(1);
     std::lock_guard<std::mutex> g(mu_);
     ++rejected_;
     if (rejects_) {
-        std::fprintf(rejects_, "%llu\t%s\t%s\n", static_cast<unsigned long long>(line), one_line(reason).c_str(),
-                     raw.c_str());
+        std::fprintf(rejects_, "%llu\t%s\t%.*s\n", static_cast<unsigned long long>(line),
+                     one_line(reason).c_str(), static_cast<int>(raw.size()), raw.data());
         std::fflush(rejects_);
     }
 }
 
-std::uint64_t LoadState::rejected() const {
-    std::lock_guard<std::mutex> g(mu_);
-    return rejected_;
-}
-
-Sink::Sink(LoadState &st, pgingest::Producer *producer, std::string table_name, std::vector<std::string> columns)
+Sink::Sink(LoadState &st, pgingest::Producer *producer, std::string table_name,
+           std::vector<std::string> columns)
     : st_(st), producer_(producer), name_(std::move(table_name)) {
     if (producer_)
         table_ = producer_->table(name_, std::move(columns));
+    start_block();
 }
 
 const pgingest::Table *Sink::table_for(const std::vector<std::string> &columns) {
@@ -51,39 +48,91 @@ const pgingest::Table *Sink::table_for(const std::vector<std::string> &columns) 
     return &by_columns_.emplace(columns, std::move(t)).first->second;
 }
 
-void Sink::send(std::uint64_t line, const std::vector<std::string> &fields, std::string raw,
+void Sink::start_block() {
+    rows_ = std::make_shared<BlockRows>();
+    rows_->lines.reserve(kBlockRows);
+    if (st_.keeps_rejects())
+        rows_->raw_end.reserve(kBlockRows);
+    block_.reserve(kBlockBytes + 1024);
+}
+
+void Sink::send(std::uint64_t line, const std::vector<std::string> &fields, std::string_view raw,
                 const pgingest::Table *table) {
-    std::string copy;
+    join_.clear();
     for (std::size_t i = 0; i < fields.size(); ++i) {
         if (i)
-            copy += '\t';
-        copy += fields[i];
+            join_ += '\t';
+        join_ += fields[i];
     }
-    st_.read++;
+    send_line(line, join_, raw, table);
+}
+
+void Sink::send_line(std::uint64_t line, std::string_view copy_line, std::string_view raw,
+                     const pgingest::Table *table) {
     if (!producer_) {
+        st_.read++;
         st_.committed++;
         return;
     }
-    auto raw_p = std::make_shared<std::string>(std::move(raw));
-    LoadState *st = &st_;
-    auto cb = [st, line, raw_p](const pgingest::DeliveryReport &r) {
-        if (r.status.ok()) {
-            st->committed++;
-        } else {
-            if (r.status.code() == pgingest::ErrorCode::kRetriesExhausted)
-                st->connection_failed = true;
-            st->reject(line, r.status.to_string(), *raw_p);
-        }
-    };
-    for (;;) {
-        pgingest::Status s = producer_->enqueue(table ? *table : table_, pgingest::Row::from_copy_line(copy), cb);
-        if (s.ok())
-            return;
-        if (s.code() == pgingest::ErrorCode::kTimedOut || s.code() == pgingest::ErrorCode::kQueueFull)
-            continue; // policy block: wait for room again
-        st_.reject(line, s.to_string(), *raw_p);
+    const pgingest::Table *target = table ? table : &table_;
+    if (target != block_table_) {
+        flush();
+        block_table_ = target;
+    }
+    pgingest::Status s = block_.add_copy_line(copy_line);
+    if (!s.ok()) { // not a COPY line: the row is refused as enqueue() would refuse it
+        st_.read++;
+        st_.reject(line, s.to_string(), raw);
         return;
     }
+    rows_->lines.push_back(line);
+    if (st_.keeps_rejects()) {
+        rows_->raw.append(raw);
+        rows_->raw_end.push_back(rows_->raw.size());
+    }
+    if (block_.rows() >= kBlockRows || block_.bytes() >= kBlockBytes)
+        flush();
+}
+
+void Sink::flush() {
+    if (block_.empty())
+        return;
+    st_.read += block_.rows();
+    std::shared_ptr<const BlockRows> rows = std::move(rows_);
+    LoadState *st = &st_;
+    // Called once per batch the block went into, maybe from several sender threads at once: reads
+    // `rows` only.
+    pgingest::BlockCallback done = [st, rows](const pgingest::BlockReport &r) {
+        const std::size_t ok = r.ok_rows();
+        st->committed += ok;
+        if (ok == r.count)
+            return;
+        if (!r.status.ok()) {
+            if (r.status.code() == pgingest::ErrorCode::kRetriesExhausted)
+                st->connection_failed = true;
+            const std::string reason = r.status.to_string();
+            for (std::size_t i = r.first; i < r.first + r.count; i++)
+                st->reject(rows->lines[i], reason, rows->raw_of(i));
+            return;
+        }
+        for (const pgingest::BlockRowStatus &e : r.exceptions)
+            st->reject(rows->lines[e.index], e.status.to_string(), rows->raw_of(e.index));
+    };
+    for (;;) {
+        pgingest::Status s = producer_->enqueue_block(*block_table_, block_, done);
+        if (s.ok())
+            break;
+        // FullQueuePolicy::kBlock: wait for room again, unless a second Ctrl-C says stop waiting
+        if ((s.code() == pgingest::ErrorCode::kTimedOut || s.code() == pgingest::ErrorCode::kQueueFull) &&
+            g_interrupted < 2)
+            continue;
+        const std::string reason = s.to_string();
+        for (std::size_t i = 0; i < block_.rows(); i++)
+            st_.reject(rows->lines[i], reason, rows->raw_of(i));
+        block_.clear();
+        break;
+    }
+    start_block();
 }
 
 } // namespace pgingest_cli

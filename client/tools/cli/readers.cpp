@@ -9,69 +9,219 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <poll.h>
 #include <set>
 #include <sys/types.h>
+#include <unistd.h>
 
 namespace pgingest_cli {
 
 namespace {
 
-// Reads lines (with their newline) from a FILE, counting bytes; false at EOF/error/interrupt.
-bool read_line(std::FILE *f, std::string &line, LoadState &st, bool &io_error) {
-    line.clear();
-    char *buf = nullptr;
-    std::size_t cap = 0;
-    errno = 0;
-    ssize_t n = ::getline(&buf, &cap, f);
-    if (n >= 0)
-        line.assign(buf, static_cast<std::size_t>(n));
-    std::free(buf);
-    if (n < 0) {
-        if (std::ferror(f) && !g_interrupted)
-            io_error = true;
-        return false;
+// The lines of a file, read in large chunks: each a view into the buffer (with its newline; the
+// last line may have none), valid until the next call, so reading allocates nothing per line.
+// Before a read that may wait for input (a pipe or terminal with nothing ready) it calls
+// `before_wait`, so rows already read are not held back meanwhile.
+class LineReader {
+  public:
+    LineReader(std::FILE *f, LoadState &st, std::function<void()> before_wait)
+        : fd_(fileno(f)), st_(st), before_wait_(std::move(before_wait)), buf_(kChunk, '\0') {}
+
+    // false at the end, on a read error (then io_error()) or when interrupted.
+    bool next(std::string_view &line) {
+        for (;;) {
+            if (pos_ < end_) {
+                const char *p = buf_.data() + pos_;
+                if (const void *nl = std::memchr(p, '\n', end_ - pos_)) {
+                    std::size_t n = static_cast<std::size_t>(static_cast<const char *>(nl) - p) + 1;
+                    line = std::string_view(p, n);
+                    pos_ += n;
+                    return true;
+                }
+            }
+            if (eof_) {
+                if (pos_ == end_)
+                    return false;
+                line = std::string_view(buf_.data() + pos_, end_ - pos_);
+                pos_ = end_;
+                return true;
+            }
+            if (!fill())
+                return false;
+        }
     }
-    st.bytes += static_cast<std::uint64_t>(n);
-    return true;
+    bool io_error() const { return io_error_; }
+
+  private:
+    static constexpr std::size_t kChunk = 1u << 20;
+
+    // Reads more after the partial line at pos_; false on error or interrupt.
+    bool fill() {
+        if (pos_ > 0) {
+            std::memmove(&buf_[0], buf_.data() + pos_, end_ - pos_);
+            end_ -= pos_;
+            pos_ = 0;
+        }
+        if (buf_.size() - end_ < kChunk / 2) // a line longer than the buffer: grow it
+            buf_.resize(buf_.size() * 2);
+        if (before_wait_) {
+            pollfd pfd{fd_, POLLIN, 0};
+            if (::poll(&pfd, 1, 0) == 0)
+                before_wait_();
+        }
+        for (;;) {
+            ssize_t n = ::read(fd_, &buf_[end_], buf_.size() - end_);
+            if (n > 0) {
+                end_ += static_cast<std::size_t>(n);
+                st_.bytes += static_cast<std::uint64_t>(n);
+                return true;
+            }
+            if (n == 0) {
+                eof_ = true;
+                return true;
+            }
+            if (errno == EINTR && !g_interrupted)
+                continue;
+            if (!g_interrupted)
+                io_error_ = true;
+            return false;
+        }
+    }
+
+    int fd_;
+    LoadState &st_;
+    std::function<void()> before_wait_;
+    std::string buf_;
+    std::size_t pos_ = 0, end_ = 0;
+    bool eof_ = false, io_error_ = false;
+};
+
+// A header record names the columns, unless --columns did.
+void take_header(std::vector<std::string> names, Columns &cols) {
+    if (cols.names.empty() && cols.count == 0) { // plain names need no unescaping
+        cols.count = names.size();
+        cols.names = std::move(names);
+    }
 }
 
-// One delimited record (CSV or TSV fields): the header record names the columns unless
-// --columns did, and a record with the wrong field count is rejected. Returns the sink to send the
-// record to, or nullptr when it was consumed here; sets stop when no sink can be had.
-Sink *route_record(const std::vector<std::string> &fields, std::uint64_t line, const std::string &raw, Columns &cols,
-                   bool &header_pending, LoadState &st, const SinkFactory &sink_for, bool &stop) {
-    if (header_pending) {
-        header_pending = false;
-        if (cols.names.empty() && cols.count == 0) { // plain names need no unescaping
-            cols.names = fields;
-            cols.count = fields.size();
-        }
-        return nullptr;
-    }
+// A delimited record (CSV or TSV) of nfields fields after the header: the sink to send it to, or
+// nullptr when it was consumed here (a wrong field count is rejected); sets stop when no sink can
+// be had.
+Sink *route_record(std::size_t nfields, std::uint64_t line, std::string_view raw, Columns &cols,
+                   LoadState &st, const SinkFactory &sink_for, bool &stop) {
     Sink *sink = sink_for(cols);
     if (!sink) {
         stop = true;
         return nullptr;
     }
-    if (cols.count && fields.size() != cols.count) {
+    if (cols.count && nfields != cols.count) {
         st.read++;
-        st.reject(line, "expected " + std::to_string(cols.count) + " fields, got " + std::to_string(fields.size()),
+        st.reject(line, "expected " + std::to_string(cols.count) + " fields, got " + std::to_string(nfields),
                   raw);
         return nullptr;
     }
     return sink;
 }
 
+// libcsv callbacks of the loader: each record becomes one COPY text line (fields escaped and
+// TAB-separated as they arrive; a record's buffer is reused for the next). With
+// CSV_EMPTY_IS_NULL an empty unquoted field is NULL, unless null_string names another marker
+// (then it is the empty string and the marker is NULL), as CsvCtx does for `serve`.
+struct CsvLines {
+    std::string cur; // the record being parsed
+    std::size_t cur_fields = 0;
+    std::vector<std::string> lines; // completed records of the current input line: lines[0, n)
+    std::vector<std::size_t> fields;
+    std::size_t n = 0;
+    const std::string *null_string = nullptr;
+    void reset() {
+        cur.clear();
+        cur_fields = 0;
+        n = 0;
+    }
+};
+
+extern "C" void csv_line_field_cb(void *s, std::size_t len, void *data) {
+    auto *c = static_cast<CsvLines *>(data);
+    if (c->cur_fields++)
+        c->cur += '\t';
+    const bool other_marker = c->null_string && !c->null_string->empty();
+    if (s == nullptr) { // empty unquoted field
+        if (!other_marker)
+            c->cur += "\\N";
+        return;
+    }
+    std::string_view v(static_cast<const char *>(s), len);
+    if (other_marker && v == *c->null_string)
+        c->cur += "\\N";
+    else
+        pgingest::append_copy_escaped(c->cur, v);
+}
+
+extern "C" void csv_line_record_cb(int, void *data) {
+    auto *c = static_cast<CsvLines *>(data);
+    if (c->n == c->lines.size()) {
+        c->lines.emplace_back();
+        c->fields.push_back(0);
+    }
+    std::swap(c->lines[c->n], c->cur);
+    c->fields[c->n] = c->cur_fields;
+    c->n++;
+    c->cur.clear();
+    c->cur_fields = 0;
+}
+
+// The common CSV line, parsed without libcsv: a whole record on one line (ending in '\n', or
+// "\r\n"), without quotes, other carriage returns, or fields with leading or trailing blanks.
+// Split at the delimiter it gives the fields libcsv gives (an empty field is NULL as with
+// CSV_EMPTY_IS_NULL), so the record is put in ctx as csv_line_record_cb puts it; false (and
+// nothing done) for any other line, which libcsv then parses.
+bool simple_csv_line(std::string_view line, char delim, CsvLines &ctx) {
+    if (line.empty() || line.back() != '\n')
+        return false;
+    std::string_view body = line.substr(0, line.size() - 1);
+    if (!body.empty() && body.back() == '\r')
+        body.remove_suffix(1);
+    if (body.empty() || std::memchr(body.data(), '"', body.size()) || std::memchr(body.data(), '\r', body.size()))
+        return false;
+    auto blank = [delim](char c) { return (c == ' ' || c == '\t') && c != delim; };
+    const bool other_marker = ctx.null_string && !ctx.null_string->empty();
+    ctx.cur.clear();
+    ctx.cur_fields = 0;
+    for (std::size_t start = 0;;) {
+        const void *d = std::memchr(body.data() + start, delim, body.size() - start);
+        const std::size_t end = d ? static_cast<std::size_t>(static_cast<const char *>(d) - body.data()) : body.size();
+        std::string_view v = body.substr(start, end - start);
+        if (!v.empty() && (blank(v.front()) || blank(v.back()))) { // libcsv trims these
+            ctx.cur.clear();
+            ctx.cur_fields = 0;
+            return false;
+        }
+        if (ctx.cur_fields++)
+            ctx.cur += '\t';
+        if (v.empty() ? !other_marker : other_marker && v == *ctx.null_string)
+            ctx.cur += "\\N";
+        else
+            pgingest::append_copy_escaped(ctx.cur, v);
+        if (!d)
+            break;
+        start = end + 1;
+    }
+    csv_line_record_cb(0, &ctx);
+    return true;
+}
+
 } // namespace
 
-// ---- CSV (libcsv; its callbacks are in record_fields.cpp) ---------------------------------------
+// ---- CSV (libcsv, and simple_csv_line for the common lines) ------------------------------------
 bool load_csv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, const SinkFactory &sink_for,
               bool &header_pending, std::uint64_t &line_no) {
     char delim = o.format == "tsv" ? '\t' : ',';
     if (!o.delimiter.empty())
         delim = o.delimiter[0];
     std::string null_s = o.null_string;
-    CsvCtx ctx;
+    CsvLines ctx;
     ctx.null_string = &null_s;
     csv_parser p;
     auto init = [&] {
@@ -79,50 +229,67 @@ bool load_csv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, 
         csv_set_delim(&p, static_cast<unsigned char>(delim));
     };
     init();
-    std::string line, raw;
+    const int between_records = p.pstate; // libcsv's state when no record is under way
+    std::string raw;                       // the input lines of the record libcsv is reading
     std::uint64_t record_line = line_no + 1;
-    bool io_error = false;
-    auto handle_records = [&]() {
-        for (auto &rec : ctx.records) {
+    Sink *last_sink = nullptr;
+    LineReader reader(f, st, [&last_sink] {
+        if (last_sink)
+            last_sink->flush();
+    });
+    auto handle_records = [&](std::string_view raw_input) {
+        for (std::size_t i = 0; i < ctx.n; i++) {
+            if (header_pending) {
+                header_pending = false;
+                take_header(split(ctx.lines[i], '\t'), cols);
+                continue;
+            }
             bool stop = false;
-            if (Sink *sink = route_record(rec, record_line, raw, cols, header_pending, st, sink_for, stop))
-                sink->send(record_line, rec, raw);
+            if (Sink *sink = route_record(ctx.fields[i], record_line, raw_input, cols, st, sink_for, stop)) {
+                last_sink = sink;
+                sink->send_line(record_line, ctx.lines[i], raw_input);
+            }
             if (stop)
-                return;
+                break;
         }
-        ctx.records.clear();
+        ctx.n = 0;
     };
-    while (!g_interrupted && !st.error_budget_exhausted() && read_line(f, line, st, io_error)) {
+    std::string_view line;
+    while (!g_interrupted && !st.error_budget_exhausted() && reader.next(line)) {
         ++line_no;
+        if (raw.empty() && p.pstate == between_records && simple_csv_line(line, delim, ctx)) {
+            record_line = line_no;
+            handle_records(line);
+            continue;
+        }
         if (raw.empty())
             record_line = line_no;
         raw += line;
-        std::size_t done = csv_parse(&p, line.data(), line.size(), csv_field_cb, csv_record_cb, &ctx);
+        std::size_t done = csv_parse(&p, line.data(), line.size(), csv_line_field_cb, csv_line_record_cb, &ctx);
         if (done != line.size()) {
             st.read++;
             st.reject(record_line, std::string("CSV parse error: ") + csv_strerror(csv_error(&p)), raw);
             csv_free(&p);
             init();
-            ctx.fields.clear();
-            ctx.records.clear();
+            ctx.reset();
             raw.clear();
             continue;
         }
-        if (!ctx.records.empty()) {
-            handle_records();
+        if (ctx.n > 0) {
+            handle_records(raw);
             raw.clear();
         }
     }
     if (!g_interrupted && !st.error_budget_exhausted()) {
-        if (csv_fini(&p, csv_field_cb, csv_record_cb, &ctx) != 0) {
+        if (csv_fini(&p, csv_line_field_cb, csv_line_record_cb, &ctx) != 0) {
             st.read++;
             st.reject(record_line, std::string("CSV parse error: ") + csv_strerror(csv_error(&p)), raw);
         } else {
-            handle_records();
+            handle_records(raw);
         }
     }
     csv_free(&p);
-    return !io_error;
+    return !reader.io_error();
 }
 
 // ---- TSV (no quoting; --null, default \N, marks NULL) ------------------------------------------
@@ -130,27 +297,54 @@ bool load_tsv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, 
               bool &header_pending, std::uint64_t &line_no) {
     char delim = o.delimiter.empty() ? '\t' : o.delimiter[0];
     std::string null_s = o.null_given ? o.null_string : "\\N";
-    std::string line;
-    bool io_error = false;
-    while (!g_interrupted && !st.error_budget_exhausted() && read_line(f, line, st, io_error)) {
+    Sink *last_sink = nullptr;
+    LineReader reader(f, st, [&last_sink] {
+        if (last_sink)
+            last_sink->flush();
+    });
+    std::string_view line;
+    std::vector<std::string> parts;
+    std::string copy;
+    while (!g_interrupted && !st.error_budget_exhausted() && reader.next(line)) {
         ++line_no;
-        std::string body = line;
+        std::string_view body = line;
         while (!body.empty() && (body.back() == '\n' || body.back() == '\r'))
-            body.pop_back();
+            body.remove_suffix(1);
         if (body.empty())
             continue;
-        std::vector<std::string> parts = split(body, delim);
+        if (header_pending) {
+            header_pending = false;
+            take_header(split(std::string(body), delim), cols);
+            continue;
+        }
+        std::size_t nfields = 1;
+        for (char c : body)
+            nfields += c == delim;
         bool stop = false;
-        Sink *sink = route_record(parts, line_no, body, cols, header_pending, st, sink_for, stop);
+        Sink *sink = route_record(nfields, line_no, body, cols, st, sink_for, stop);
         if (stop)
             break;
         if (!sink)
             continue;
-        for (auto &p : parts)
-            p = (p == null_s) ? std::string("\\N") : copy_escape(p);
-        sink->send(line_no, parts, body);
+        last_sink = sink;
+        copy.clear();
+        for (std::size_t start = 0;;) { // each field: the NULL marker to \N, else escaped
+            std::size_t end = body.find(delim, start);
+            std::string_view field =
+                body.substr(start, end == std::string_view::npos ? body.size() - start : end - start);
+            if (start)
+                copy += '\t';
+            if (field == null_s)
+                copy += "\\N";
+            else
+                pgingest::append_copy_escaped(copy, field);
+            if (end == std::string_view::npos)
+                break;
+            start = end + 1;
+        }
+        sink->send_line(line_no, copy, body);
     }
-    return !io_error;
+    return !reader.io_error();
 }
 
 // ---- JSON lines (nlohmann) ---------------------------------------------------------------------
@@ -163,14 +357,14 @@ bool load_jsonl(std::FILE *f, const LoadOptions &, LoadState &st, Columns &cols,
     using json = Json;
     const bool fixed = !cols.names.empty();
     std::set<std::string> warned_keys;
-    std::string line;
-    bool io_error = false;
     Sink *sink = sink_for(cols);
     if (!sink)
         return true;
-    while (!g_interrupted && !st.error_budget_exhausted() && read_line(f, line, st, io_error)) {
+    LineReader reader(f, st, [sink] { sink->flush(); });
+    std::string_view line;
+    while (!g_interrupted && !st.error_budget_exhausted() && reader.next(line)) {
         ++line_no;
-        std::string body = line;
+        std::string body(line);
         while (!body.empty() && (body.back() == '\n' || body.back() == '\r'))
             body.pop_back();
         if (trim(body).empty())
@@ -214,7 +408,7 @@ bool load_jsonl(std::FILE *f, const LoadOptions &, LoadState &st, Columns &cols,
         std::vector<std::string> fields = json_fields(obj, names);
         sink->send(line_no, fields, body, table);
     }
-    return !io_error;
+    return !reader.io_error();
 }
 
 } // namespace pgingest_cli
