@@ -342,14 +342,29 @@ static std::vector<QueuedRow> rows_of(const WorkerBatch &b, const Group &g) {
 // PostgreSQL errors come back as PgError.
 static std::string binary_row_text(const Group &g, const char *p, size_t n) {
     StableFormats formats; // outside the guard: restored however it ends
-    std::string out;
+    char *data = nullptr;
+    int len = 0;
     pg_guard([&] {
         StringInfoData buf;
         initStringInfo(&buf);
-        binary_row_to_text(&buf, p, n, g.types.data(), (int)g.types.size());
-        out.assign(buf.data, (size_t)buf.len);
-        pfree(buf.data);
+        // Written under the group's own settings (TimeZone, lc_monetary, search_path for reg*
+        // types), which are also those the text is parsed with when the rows are inserted as text.
+        int nest = NewGUCNestLevel();
+        PG_TRY();
+        {
+            apply_input_settings(g.settings.data(), (uint32_t)g.settings.size());
+            binary_row_to_text(&buf, p, n, g.types.data(), (int)g.types.size());
+        }
+        PG_FINALLY();
+        {
+            AtEOXact_GUC(false, nest);
+        }
+        PG_END_TRY();
+        data = buf.data;
+        len = buf.len;
     });
+    std::string out(data, (size_t)len);
+    pg_guard([&] { pfree(data); });
     return out;
 }
 

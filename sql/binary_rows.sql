@@ -74,7 +74,8 @@ SELECT relname, rows_committed, bytes_enqueued FROM ingest_status
 WHERE relname IN ('bin_one', 'bin_dom', 'bin_enum') ORDER BY relname;
 SELECT (SELECT sum(a) FROM bin_one) AS one, (SELECT a FROM bin_dom) AS dom, (SELECT a FROM bin_enum) AS enum;
 
--- A row the table refuses is dead-lettered alone, its raw row readable COPY text.
+-- A row the table refuses is dead-lettered alone, its raw row readable COPY text written with
+-- the caller's settings (here its TimeZone), as the text path would have written it.
 CREATE TABLE bin_check (a int CHECK (a > 0), at timestamptz, note text);
 GRANT INSERT ON bin_check TO ingest_bin_bob;
 SET ROLE ingest_bin_bob;
