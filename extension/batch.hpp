@@ -58,6 +58,7 @@ struct WorkerBatch {
     uint64_t rows = 0, bytes = 0;
     uint64_t scan_end = 0;
     uint64_t first_pending = UINT64_MAX;
+    uint64_t lanes_seen = 0; // the worker's lanes (WorkerSlot::lanes) when it collected the batch
     std::vector<std::pair<uint64_t, Oid>> unserved; // other databases' envelopes no worker drains
 };
 

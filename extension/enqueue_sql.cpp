@@ -382,26 +382,25 @@ PGI_FUNCTION(pg_ingest_flush) {
         if (shared->ring->tail.load(std::memory_order_acquire) >= target)
             PG_RETURN_BOOL(true);
         ensure_worker(MyDatabaseId);
-        WorkerSlot *w = find_worker(MyDatabaseId);
-        if (!w)
-            PG_RETURN_BOOL(false);
         TimestampTz start = GetCurrentTimestamp();
-        ConditionVariablePrepareToSleep(&w->done_cv);
         bool ok = true;
-        while (w->done_pos.load(std::memory_order_acquire) < target &&
-               shared->ring->tail.load(std::memory_order_acquire) < target) {
+        // Every worker of the database (each drains some lanes) must have got past the target.
+        for (;;) {
+            WorkerSlot *w = nullptr;
+            uint64 done = db_done_pos(MyDatabaseId, &w);
+            if (!w || done >= target || shared->ring->tail.load(std::memory_order_acquire) >= target)
+                break;
             int64 waited = (GetCurrentTimestamp() - start) / 1000;
             if (waited >= timeout_ms) {
                 ok = false;
                 break;
             }
-            if (w->latch)
-                SetLatch(w->latch);
+            wake_workers(MyDatabaseId);
             ConditionVariableTimedSleep(&w->done_cv, Min(100, timeout_ms - waited), PG_WAIT_EXTENSION);
         }
         ConditionVariableCancelSleep();
         if (ok) {
-            uint64 lsn = w->commit_lsn.load(std::memory_order_acquire);
+            uint64 lsn = db_commit_lsn(MyDatabaseId);
             if (lsn != 0)
                 XLogFlush((XLogRecPtr)lsn);
         }

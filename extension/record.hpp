@@ -39,8 +39,17 @@ struct EnvelopeHeader {
     uint64_t queue_id;
     uint32_t queue_block; // its tuple id
     uint16_t queue_offset;
-    uint16_t reserved;
+    // Which lane the envelope travels in (lane_of): the enqueuing session's, or its exactly-once
+    // producer's. One worker at a time drains a lane, in ring order, so one session's (one
+    // producer's) rows are inserted in the order they were handed over, however many workers
+    // drain the database (worker_slots.cpp).
+    uint16_t lane_key;
 };
+
+// Lanes per database; a worker owns a set of them (a bit mask, WorkerSlot::lanes).
+constexpr int kLanes = 32;
+
+inline int lane_of(const EnvelopeHeader *env) { return env->lane_key % kLanes; }
 
 enum EntryFlags : uint16_t {
     kEntryHasProducer = 1, // exactly-once producer id + batch sequence present

@@ -7,6 +7,7 @@ namespace pg_ingest {
 extern int guc_ring_size_kb;
 extern int guc_max_record_size_kb;
 extern int guc_max_workers;
+extern int guc_workers_per_database;
 extern int guc_batch_rows;
 extern int guc_batch_bytes_kb;
 extern int guc_flush_interval_ms;

@@ -13,8 +13,8 @@ namespace pg_ingest {
 
 // Which lock protects what:
 //  * ring head: atomic CAS by producers, no lock. ring tail: moved only under Shared::lock.
-//  * WorkerSlot fields dboid/state/pid/latch: Shared::lock. scan_low/done_pos: atomics written
-//    by the slot's worker only.
+//  * WorkerSlot fields dboid/state/pid/latch/lanes: Shared::lock. scan_low/done_pos: atomics
+//    written under Shared::lock (by the slot's worker, or by a worker handing it lanes).
 //  * WaitSlot::word: atomic CAS between its backend and workers; failed: atomic.
 //  * TableStats counters: atomics; key insertion and freeing (tombstones) and last_error text
 //    under stats_lock.
@@ -33,6 +33,11 @@ struct WorkerSlot {
     // timeout handler (plain stores), read after the restart; 0 = none.
     uint64_t poison_ticket; // a ticket of the group
     Oid poison_rel, poison_role;
+    // The lanes (record.hpp) this worker drains: generation << 32 | bit mask. Changed only under
+    // Shared::lock: the worker gives its own lanes away (to a helper, or all at an idle exit),
+    // and takes lanes nobody owns; another worker may add lanes to it (sharing). The generation
+    // moves with every change, and also when the worker must scan again from the tail.
+    std::atomic<uint64_t> lanes;
     std::atomic<uint64_t> scan_low; // lowest ring position this worker may still read
     std::atomic<uint64_t> done_pos; // every record of this database below it is handled
     std::atomic<uint64_t> commit_lsn; // end of this worker's latest commit record

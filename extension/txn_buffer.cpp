@@ -279,6 +279,18 @@ static uint32 write_entries(Pending *from, Pending *until, unsigned char *dst) {
     return n;
 }
 
+// The lane an envelope travels in (record.hpp): its first entry's exactly-once producer, whose
+// batches may arrive over any connection, or else this session.
+static uint16 lane_key(const Pending *from) {
+    if (from && from->producer) {
+        uint32 h = 2166136261u; // FNV-1a
+        for (const char *c = from->producer; *c; c++)
+            h = (h ^ (unsigned char)*c) * 16777619u;
+        return (uint16)(h ^ (h >> 16));
+    }
+    return (uint16)MyProc->pgprocno;
+}
+
 // Copies the entries [from, until) into one envelope and publishes it. Returns its position.
 // waiter/gen describe a backend that waits before committing (cancellable), or -1. With a valid
 // queue (wal_queue.cpp) the envelope is first inserted into ingest_queue in the current
@@ -298,6 +310,7 @@ static uint64 hand_over(Pending *from, Pending *until, TransactionId xid, int wa
     // Where the head is now, with room for a padding record before ours: the copy after the
     // reservation then faults on no page.
     prefault_ring_range(shared->ring->head.load(std::memory_order_relaxed), 2 * len);
+    uint16 key = lane_key(from);
     uint64 pos = reserve_or_wait(len);
 
     // From here to publish() nothing can fail.
@@ -308,6 +321,7 @@ static uint64 hand_over(Pending *from, Pending *until, TransactionId xid, int wa
     env->xid = xid;
     env->waiter = waiter;
     env->waiter_gen = gen;
+    env->lane_key = key;
     if (copy)
         memcpy(first_entry(ring, pos), copy, len - kEnvelopeOverhead);
     else
@@ -323,7 +337,7 @@ static uint64 hand_over(Pending *from, Pending *until, TransactionId xid, int wa
             ts->bytes_enqueued.fetch_add(p->data.len, std::memory_order_relaxed);
         }
     }
-    notify_worker(MyDatabaseId);
+    notify_worker(MyDatabaseId, key % kLanes);
     return pos;
 }
 
@@ -425,7 +439,7 @@ static void wait_for_worker(uint64 pos, WaitFor what, uint64 gen) {
                 uint64 expected = gen << 2 | kWaitPending;
                 if (ws->word.compare_exchange_strong(expected, gen << 2 | kWaitCancelled)) {
                     pgstat_report_wait_end();
-                    notify_worker(MyDatabaseId); // it may be waiting for our decision
+                    wake_workers(MyDatabaseId); // one may be waiting for our decision
                     CHECK_FOR_INTERRUPTS();
                     ereport(ERROR,
                             (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
@@ -471,8 +485,7 @@ static void wait_for_worker(uint64 pos, WaitFor what, uint64 gen) {
     // latest commit LSN, read after our envelopes were marked done, covers them too (e.g. when
     // only spilled envelopes, which carry no waiter, were left to wait for).
     uint64 lsn = ws->commit_lsn.load(std::memory_order_acquire);
-    if (WorkerSlot *w = find_worker(MyDatabaseId))
-        lsn = Max(lsn, w->commit_lsn.load(std::memory_order_acquire));
+    lsn = Max(lsn, db_commit_lsn(MyDatabaseId));
     if (lsn != 0) {
         XLogFlush((XLogRecPtr)lsn);
         // As a COMMIT of our own would: wait for synchronous standbys when they are configured
@@ -563,7 +576,7 @@ static void hand_over_at_commit(bool pre_commit) {
     }
     if (buf.wait_after_commit) {
         buf.wait_after_commit = false;
-        notify_worker(MyDatabaseId); // the worker may be waiting to see our commit
+        wake_workers(MyDatabaseId); // a worker may be waiting to see our commit
         wait_for_worker(buf.last_envelope_pos, WaitFor::kDoneAfterCommit, buf.wait_gen);
     }
     reset_pending();
@@ -596,7 +609,7 @@ static void on_xact(XactEvent event, void *) {
             }
             // A worker holding our inserted rows waits to see how we end.
             if (buf.wait_after_commit && shared)
-                notify_worker(MyDatabaseId);
+                wake_workers(MyDatabaseId);
             buf.wait_after_commit = false;
             reset_pending();
             break;

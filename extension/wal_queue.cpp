@@ -233,7 +233,7 @@ static bool publish_recovered(uint64 id, ItemPointer tid, int32 nentries, Timest
     env->queue_id = id;
     env->queue_block = ItemPointerGetBlockNumber(tid);
     env->queue_offset = ItemPointerGetOffsetNumber(tid);
-    env->reserved = 0;
+    env->lane_key = 0; // recovered in their logged order, in one lane
     memcpy(first_entry(ring, pos), entries, len);
     ring->publish(pos, total);
     EntryHeader *e = first_entry(ring, pos);

@@ -54,6 +54,7 @@ volatile sig_atomic_t worker_shutdown_requested = 0;
 static WorkerSlot *my_slot = nullptr;
 static Oid my_db = InvalidOid;
 static bool probing = false; // started by the launcher: exit as soon as there is nothing to do
+static bool helping = false; // started by another worker of the database to share its lanes
 
 static void handle_sigterm(SIGNAL_ARGS) {
     int save_errno = errno;
@@ -153,12 +154,26 @@ static void discard_dropped_databases(const WorkerBatch &b) {
 }
 
 
-// Scans the ring from scan_low and takes this database's ready envelopes, up to the batch limits.
-// Envelopes of a (sub)transaction still in progress are left for later; those of one that
-// rolled back are discarded.
+// Scans the ring from scan_low and takes this database's ready envelopes of this worker's lanes,
+// up to the batch limits. Envelopes of a (sub)transaction still in progress are left for later;
+// those of one that rolled back are discarded. An envelope of a lane no worker owns makes the lane
+// ours; the scan then starts again from the tail, where records of that lane may lie.
+static WorkerBatch collect_once(bool *adopted);
+
 static WorkerBatch collect() {
+    for (int tries = 0;; tries++) {
+        bool adopted = false;
+        WorkerBatch b = collect_once(&adopted);
+        if (!adopted || tries >= kLanes)
+            return b;
+    }
+}
+
+static WorkerBatch collect_once(bool *adopted) {
     WorkerBatch b;
     Ring *r = ring();
+    b.lanes_seen = my_slot->lanes.load(std::memory_order_acquire);
+    uint32_t mine = (uint32_t)b.lanes_seen;
     uint64_t max_rows = (uint64_t)guc_batch_rows;
     uint64_t max_bytes = (uint64_t)guc_batch_bytes_kb * 1024;
     std::map<std::tuple<Oid, Oid, std::vector<int16_t>, std::string, std::vector<uint32_t>>, size_t> group_of;
@@ -174,6 +189,13 @@ static WorkerBatch collect() {
             if (!running_worker(env->dboid))
                 b.unserved.emplace_back(pos, env->dboid);
             continue;
+        }
+        int lane = lane_of(env);
+        if (!(mine >> lane & 1)) {
+            if (lane_owned(my_db, lane) || !adopt_lane(my_slot, my_db, lane))
+                continue; // another worker's
+            *adopted = true;
+            return b;
         }
         if (env->xid != InvalidTransactionId) {
             TransactionId xid = env->xid;
@@ -427,6 +449,7 @@ static bool process_batch(WorkerBatch &b) {
             }
             rebuilt.scan_end = b.scan_end;
             rebuilt.first_pending = b.first_pending;
+            rebuilt.lanes_seen = b.lanes_seen;
             b = std::move(rebuilt);
             if (b.envelopes.empty())
                 return true;
@@ -486,24 +509,25 @@ static void release_session_locks() {
 
 static void publish_progress(const WorkerBatch &b) {
     uint64_t low = std::min(b.first_pending, b.scan_end);
-    my_slot->scan_low.store(low, std::memory_order_release);
-    my_slot->done_pos.store(low, std::memory_order_release);
+    publish_scan(my_slot, b.lanes_seen, low);
     advance_tail();
     ConditionVariableBroadcast(&my_slot->done_cv);
 }
 
 static void update_oldest() {
-    // Oldest queued age per table: from the first ready envelope of each table past scan_low.
-    // At most ten times a second: it walks every table slot.
+    // Oldest queued age per table: from the first ready envelope of each table past the tail, in
+    // any lane. At most ten times a second (it walks every table slot), and by the first of the
+    // database's workers only. The shared lock keeps the tail (and the records past it) still.
     static TimestampTz last = 0;
     TimestampTz now = GetCurrentTimestamp();
-    if (now - last < 100 * 1000)
+    if (now - last < 100 * 1000 || find_worker(my_db) != my_slot)
         return;
     last = now;
     Ring *r = ring();
     std::map<Oid, int64_t> oldest;
     int budget = 1000;
-    for (RingCursor c(r, my_slot->scan_low.load(std::memory_order_relaxed)); c.valid() && budget-- > 0; c.next()) {
+    LWLockAcquire(shared->lock, LW_SHARED);
+    for (RingCursor c(r, r->tail.load(std::memory_order_acquire)); c.valid() && budget-- > 0; c.next()) {
         if (c.state() != kReady)
             continue;
         EnvelopeHeader *env = envelope_of(r, c.pos());
@@ -513,6 +537,7 @@ static void update_oldest() {
                 oldest.emplace(e->reloid, env->enqueued_at);
         }
     }
+    LWLockRelease(shared->lock);
     for (int i = 0; i < shared->ntables; i++) {
         TableStats *ts = &shared->tables[i];
         uint64_t key = ts->key.load(std::memory_order_acquire);
@@ -578,13 +603,33 @@ static void test_delay() {
 }
 
 constexpr int64 kProbeIdleUs = 5 * USECS_PER_SEC;
+// A worker that is not its database's only one leaves after this long without work: the lanes
+// it gives up go to the others.
+constexpr int64 kSharedIdleUs = 5 * USECS_PER_SEC;
+
+// Parallel drain. A batch that reached the batch limits means a backlog: share our lanes with a
+// worker of this database that has none, or start one (at most once a second) while the database
+// has fewer than ingest.workers_per_database.
+static void share_on_backlog(const WorkerBatch &b) {
+    static TimestampTz last_start = 0;
+    if (guc_workers_per_database <= 1 || got_sigterm)
+        return;
+    if (b.rows < (uint64_t)guc_batch_rows && b.bytes < (uint64_t)guc_batch_bytes_kb * 1024)
+        return;
+    TimestampTz now = GetCurrentTimestamp();
+    bool may_start = now - last_start >= USECS_PER_SEC;
+    if (may_start)
+        last_start = now;
+    if (share_lanes(my_slot, my_db, guc_workers_per_database, may_start))
+        ereport(DEBUG1, (errmsg("pg_ingest worker for database %u shares its lanes with another worker", my_db)));
+}
 
 static void worker_loop() {
     LoadMeter meter;
     TimestampTz last_work = GetCurrentTimestamp();
     uint64_t drain_target = 0;
     bool draining = false;
-    bool recovering = true;
+    bool recovering = !helping; // the database's first worker brings logged envelopes back
     uint64_t recovered_after = 0, recovered = 0;
     bool did_work = false;
     for (;;) {
@@ -631,6 +676,7 @@ static void worker_loop() {
             if (!stored)
                 return; // shutting down
             publish_progress(b);
+            share_on_backlog(b);
             update_oldest();
             continue;
         }
@@ -643,7 +689,8 @@ static void worker_loop() {
         // probes do not hold worker slots other databases need.
         int64 idle_us = GetCurrentTimestamp() - last_work;
         bool idle_long = (probing && !recovering && (!did_work || idle_us > kProbeIdleUs)) ||
-                         (guc_worker_idle_timeout_s > 0 && idle_us > (int64)guc_worker_idle_timeout_s * USECS_PER_SEC);
+                         (guc_worker_idle_timeout_s > 0 && idle_us > (int64)guc_worker_idle_timeout_s * USECS_PER_SEC) ||
+                         (idle_us > kSharedIdleUs && !recovering && other_workers(my_db));
         if (!draining && idle_long && b.first_pending == UINT64_MAX && try_idle_exit(my_slot, my_db)) {
             my_slot = nullptr;
             if (probing && !did_work)
@@ -669,6 +716,7 @@ void pg_ingest_worker_main(Datum arg) {
     Oid dboid;
     memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(dboid));
     probing = MyBgworkerEntry->bgw_extra[sizeof(dboid)] != 0;
+    helping = MyBgworkerEntry->bgw_extra[sizeof(dboid) + 1] != 0;
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     pqsignal(SIGTERM, handle_sigterm);
     BackgroundWorkerUnblockSignals();
@@ -687,6 +735,8 @@ void pg_ingest_worker_main(Datum arg) {
     prefault_ring();
     keep_freed_memory(); // every batch allocates and frees its COPY buffers again
     register_group_timeout(my_slot);
+    if (helping)
+        my_slot->recovered.store(1, std::memory_order_release); // the first worker recovers
     if (my_slot->poison_ticket != 0)
         ereport(LOG, (errmsg("pg_ingest worker restarted: the rows of table %u enqueued by role %u (ticket %llu) ran "
                              "past ingest.group_timeout after its cancel; they are dead-lettered, not run again",

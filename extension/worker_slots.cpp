@@ -4,12 +4,15 @@
 // state change goes through set_slot_state().
 #include "worker_slots.hpp"
 
+#include "settings.hpp"
+
 extern "C" {
 #include "commands/dbcommands.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 }
 
+#include <algorithm>
 #include <atomic>
 
 namespace pg_ingest {
@@ -33,10 +36,47 @@ bool am_ingest_worker = false;
     return from == kSlotRunning;
 }
 
+static uint32_t lane_mask(const WorkerSlot *w) { return (uint32_t)w->lanes.load(std::memory_order_acquire); }
+
+// Under shared->lock: gives w exactly these lanes, in a new generation.
+static void set_lanes(WorkerSlot *w, uint32_t mask) {
+    uint64_t gen = (w->lanes.load(std::memory_order_relaxed) >> 32) + 1;
+    w->lanes.store(gen << 32 | mask, std::memory_order_release);
+}
+
+// Under shared->lock: w starts its next scan at the tail (every record below it is handled), and
+// publishes no progress from a scan made before (a new generation).
+static void rescan_from_tail(WorkerSlot *w) {
+    uint64_t tail = shared->ring->tail.load(std::memory_order_acquire);
+    w->scan_low.store(tail, std::memory_order_release);
+    if (w->done_pos.load(std::memory_order_relaxed) > tail)
+        w->done_pos.store(tail, std::memory_order_release);
+    set_lanes(w, lane_mask(w));
+}
+
+// Under shared->lock, when a slot of dboid gives up all its lanes: the database's other workers may
+// have passed records of those lanes as someone else's in a scan under way; they scan again from
+// the tail and take those lanes when they meet their records (adopt_lane).
+static void lanes_released(WorkerSlot *from, Oid dboid) {
+    for (int i = 0; i < shared->nworkers; i++) {
+        WorkerSlot *w = &shared->workers[i];
+        if (w == from || w->state == kSlotFree || w->dboid != dboid)
+            continue;
+        rescan_from_tail(w);
+        if (w->state == kSlotRunning && w->latch)
+            SetLatch(w->latch);
+    }
+}
+
 static void set_slot_state(WorkerSlot *w, WorkerState to, Oid dboid) {
     Assert(LWLockHeldByMeInMode(shared->lock, LW_EXCLUSIVE));
     Assert(slot_transition_legal(w->state, to));
+    if (to == kSlotFree && w->state != kSlotFree && lane_mask(w) != 0) {
+        set_lanes(w, 0);
+        lanes_released(w, w->dboid);
+    }
     if (w->state == kSlotFree) {
+        set_lanes(w, 0);
         uint64 tail = shared->ring->tail.load(std::memory_order_acquire);
         w->scan_low.store(tail, std::memory_order_release);
         w->done_pos.store(tail, std::memory_order_release);
@@ -76,7 +116,52 @@ WorkerSlot *find_worker(Oid dboid) {
     return nullptr;
 }
 
-static bool register_worker(int idx, Oid dboid, bool probe) {
+// The worker of dboid that owns lane, or nullptr. Lock-free reads: exact under shared->lock.
+static WorkerSlot *lane_owner(Oid dboid, int lane) {
+    for (int i = 0; i < shared->nworkers; i++) {
+        WorkerSlot *w = &shared->workers[i];
+        if (w->state != kSlotFree && w->dboid == dboid && (lane_mask(w) >> lane & 1))
+            return w;
+    }
+    return nullptr;
+}
+
+static int workers_of(Oid dboid) {
+    int n = 0;
+    for (int i = 0; i < shared->nworkers; i++)
+        n += shared->workers[i].state != kSlotFree && shared->workers[i].dboid == dboid;
+    return n;
+}
+
+uint64_t db_done_pos(Oid dboid, WorkerSlot **slowest) {
+    uint64_t low = UINT64_MAX;
+    *slowest = nullptr;
+    LWLockAcquire(shared->lock, LW_SHARED);
+    for (int i = 0; i < shared->nworkers; i++) {
+        WorkerSlot *w = &shared->workers[i];
+        if (w->state == kSlotFree || w->dboid != dboid)
+            continue;
+        uint64_t d = w->done_pos.load(std::memory_order_acquire);
+        if (d < low || !*slowest) {
+            low = d;
+            *slowest = w;
+        }
+    }
+    LWLockRelease(shared->lock);
+    return low;
+}
+
+uint64_t db_commit_lsn(Oid dboid) {
+    uint64_t lsn = 0;
+    for (int i = 0; i < shared->nworkers; i++) {
+        WorkerSlot *w = &shared->workers[i];
+        if (w->state != kSlotFree && w->dboid == dboid)
+            lsn = std::max(lsn, w->commit_lsn.load(std::memory_order_acquire));
+    }
+    return lsn;
+}
+
+static bool register_worker(int idx, Oid dboid, bool probe, bool helper) {
     BackgroundWorker bgw;
     memset(&bgw, 0, sizeof(bgw));
     bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -89,13 +174,14 @@ static bool register_worker(int idx, Oid dboid, bool probe) {
     bgw.bgw_main_arg = Int32GetDatum(idx);
     memcpy(bgw.bgw_extra, &dboid, sizeof(dboid));
     bgw.bgw_extra[sizeof(dboid)] = probe ? 1 : 0;
+    bgw.bgw_extra[sizeof(dboid) + 1] = helper ? 1 : 0;
     bgw.bgw_notify_pid = 0;
     return RegisterDynamicBackgroundWorker(&bgw, nullptr);
 }
 
 // Under shared->lock: claims a free slot for dboid and registers its worker. Returns nullptr, or
 // the reason it could not (palloc'd).
-static const char *start_worker_locked(Oid dboid, bool probe = false) {
+static const char *start_worker_locked(Oid dboid, bool probe = false, bool helper = false) {
     int idx = -1;
     for (int i = 0; i < shared->nworkers && idx < 0; i++)
         if (shared->workers[i].state == kSlotFree)
@@ -104,7 +190,7 @@ static const char *start_worker_locked(Oid dboid, bool probe = false) {
         return psprintf("all %d pg_ingest workers (ingest.max_workers) serve other databases", shared->nworkers);
     WorkerSlot *w = &shared->workers[idx];
     set_slot_state(w, kSlotStarting, dboid);
-    if (register_worker(idx, dboid, probe))
+    if (register_worker(idx, dboid, probe, helper))
         return nullptr;
     set_slot_state(w, kSlotFree, InvalidOid);
     return "no background worker slot is free (max_worker_processes)";
@@ -124,28 +210,49 @@ void ensure_worker(Oid dboid) {
                         errhint("Raise ingest.max_workers or max_worker_processes and restart the server.")));
 }
 
-// After publishing: wakes the database's worker. Cannot fail (the rows are in the ring already).
-// A worker deciding to exit for idleness sets `exiting`, then scans the ring (try_idle_exit); we
-// published, then read `exiting`. With a full fence on both sides, either its scan sees our
-// record or we see `exiting` and take the lock, which orders us after its decision (then we
-// start a new worker if it left).
-void notify_worker(Oid dboid) {
+// After publishing into lane: wakes the worker that owns the lane, or (nobody owns it) another
+// worker of the database, which takes the lane when it meets the record, or starts one. Cannot
+// fail (the rows are in the ring already). A worker deciding to exit for idleness sets `exiting`,
+// then scans the ring for records of its lanes (try_idle_exit); we published, then read
+// `exiting`. With a full fence on both sides, either its scan sees our record or we see `exiting`
+// and take the lock, which orders us after its decision (then the lane has no owner if it left).
+void notify_worker(Oid dboid, int lane) {
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    WorkerSlot *w = find_worker(dboid);
+    WorkerSlot *w = lane_owner(dboid, lane);
     if (w && w->state == kSlotRunning && w->latch && !w->exiting.load(std::memory_order_relaxed)) {
         SetLatch(w->latch);
         return;
     }
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    w = find_worker(dboid);
+    w = lane_owner(dboid, lane);
     const char *why = nullptr;
-    if (!w)
+    if (w) {
+        if (w->state == kSlotRunning && w->latch)
+            SetLatch(w->latch); // a starting owner (a restart) scans when it runs
+    } else if (workers_of(dboid) == 0)
         why = start_worker_locked(dboid);
-    else if (w->state == kSlotRunning && w->latch)
-        SetLatch(w->latch);
+    else
+        for (int i = 0; i < shared->nworkers; i++) {
+            WorkerSlot *o = &shared->workers[i];
+            if (o->state == kSlotRunning && o->dboid == dboid && o->latch)
+                SetLatch(o->latch);
+        }
     LWLockRelease(shared->lock);
     if (why)
         ereport(WARNING, (errmsg("pg_ingest rows are queued but no worker could be started: %s", why)));
+}
+
+void wake_workers(Oid dboid) {
+    bool any = false;
+    for (int i = 0; i < shared->nworkers; i++) {
+        WorkerSlot *w = &shared->workers[i];
+        if (w->state == kSlotRunning && w->dboid == dboid && w->latch) {
+            SetLatch(w->latch);
+            any = true;
+        }
+    }
+    if (!any)
+        notify_worker(dboid, 0);
 }
 
 bool start_probe_worker(Oid dboid) {
@@ -157,10 +264,86 @@ bool start_probe_worker(Oid dboid) {
 
 bool probe_finished(Oid dboid) {
     LWLockAcquire(shared->lock, LW_SHARED);
-    WorkerSlot *w = find_worker(dboid);
-    bool done = !w || w->recovered.load(std::memory_order_acquire);
+    bool done = true;
+    for (int i = 0; i < shared->nworkers; i++) {
+        WorkerSlot *w = &shared->workers[i];
+        if (w->state != kSlotFree && w->dboid == dboid && !w->recovered.load(std::memory_order_acquire))
+            done = false;
+    }
     LWLockRelease(shared->lock);
     return done;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lanes (record.hpp): how the workers of one database share its envelopes. Each lane is drained
+// by at most one worker at a time, and changes hands only between that worker's batches (it gives
+// lanes away, or releases them when it exits), so a lane's records are inserted in ring order.
+
+bool lane_owned(Oid dboid, int lane) { return lane_owner(dboid, lane) != nullptr; }
+
+bool adopt_lane(WorkerSlot *slot, Oid dboid, int lane) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    bool ok = lane_owner(dboid, lane) == nullptr;
+    if (ok) {
+        set_lanes(slot, lane_mask(slot) | 1u << lane);
+        rescan_from_tail(slot);
+    }
+    LWLockRelease(shared->lock);
+    return ok;
+}
+
+void publish_scan(WorkerSlot *slot, uint64_t lanes_seen, uint64_t low) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    if (slot->lanes.load(std::memory_order_relaxed) == lanes_seen) {
+        slot->scan_low.store(low, std::memory_order_release);
+        slot->done_pos.store(low, std::memory_order_release);
+    }
+    LWLockRelease(shared->lock);
+}
+
+bool other_workers(Oid dboid) {
+    LWLockAcquire(shared->lock, LW_SHARED);
+    bool others = workers_of(dboid) > 1;
+    LWLockRelease(shared->lock);
+    return others;
+}
+
+bool share_lanes(WorkerSlot *slot, Oid dboid, int max_workers, bool may_start) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    uint32_t mine = lane_mask(slot);
+    bool changed = false;
+    if (__builtin_popcount(mine) >= 2) {
+        WorkerSlot *idle = nullptr;
+        for (int i = 0; i < shared->nworkers && !idle; i++) {
+            WorkerSlot *w = &shared->workers[i];
+            if (w != slot && w->state == kSlotRunning && w->dboid == dboid && lane_mask(w) == 0)
+                idle = w;
+        }
+        if (idle) {
+            // Every second lane of ours. The helper may have passed their records already: it
+            // starts no higher than we are.
+            uint32_t give = 0;
+            bool odd = false;
+            for (int l = 0; l < kLanes; l++)
+                if (mine >> l & 1) {
+                    if (odd)
+                        give |= 1u << l;
+                    odd = !odd;
+                }
+            set_lanes(slot, mine & ~give);
+            if (idle->scan_low.load(std::memory_order_relaxed) > slot->scan_low.load(std::memory_order_relaxed))
+                idle->scan_low.store(slot->scan_low.load(std::memory_order_relaxed), std::memory_order_release);
+            if (idle->done_pos.load(std::memory_order_relaxed) > slot->done_pos.load(std::memory_order_relaxed))
+                idle->done_pos.store(slot->done_pos.load(std::memory_order_relaxed), std::memory_order_release);
+            set_lanes(idle, give);
+            if (idle->latch)
+                SetLatch(idle->latch);
+            changed = true;
+        } else if (may_start && workers_of(dboid) < max_workers)
+            (void)start_worker_locked(dboid, false, true); // none free: go on alone
+    }
+    LWLockRelease(shared->lock);
+    return changed;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,7 +351,7 @@ bool probe_finished(Oid dboid) {
 
 static WorkerSlot *claimed_slot = nullptr; // this worker's, released at exit
 
-// Idle for ingest.worker_idle_timeout: give the slot up, unless something of ours was handed over
+// Idle: give the slot (and its lanes) up, unless something of its lanes was handed over
 // meanwhile. Holding shared->lock keeps the tail still (safe to read the ring) and orders this
 // decision with notify_worker().
 bool try_idle_exit(WorkerSlot *slot, Oid dboid) {
@@ -176,8 +359,13 @@ bool try_idle_exit(WorkerSlot *slot, Oid dboid) {
     slot->exiting.store(1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with notify_worker()'s
     Ring *r = shared->ring;
+    uint32_t mine = lane_mask(slot);
+    auto ours = [&](uint64_t pos) {
+        const EnvelopeHeader *env = envelope_of(r, pos);
+        return env->dboid == dboid && (mine >> lane_of(env) & 1);
+    };
     RingCursor c(r, slot->scan_low.load(std::memory_order_acquire));
-    while (c.valid() && !(c.state() == kReady && envelope_of(r, c.pos())->dboid == dboid))
+    while (c.valid() && !(c.state() == kReady && ours(c.pos())))
         c.next();
     // Stopped at one of ours, or at a record someone is still writing (maybe ours).
     bool work = c.valid() || c.unpublished();
@@ -221,9 +409,12 @@ WorkerSlot *claim_slot(int idx, Oid dboid) {
     WorkerSlot *w = &shared->workers[idx];
     bool other = w->state == kSlotRunning && w->pid != 0 && w->pid != MyProcPid && w->dboid == dboid;
     // After a crash-restart every slot is free: a backend may have started a new worker for this
-    // database in another slot before the postmaster restarted us. One worker per database.
-    for (int i = 0; i < shared->nworkers && !other; i++)
-        other = i != idx && shared->workers[i].state != kSlotFree && shared->workers[i].dboid == dboid;
+    // database in another slot before the postmaster restarted us. No more workers per database
+    // than ingest.workers_per_database (they would share its lanes; the extra ones are not needed).
+    int others = 0;
+    for (int i = 0; i < shared->nworkers; i++)
+        others += i != idx && shared->workers[i].state != kSlotFree && shared->workers[i].dboid == dboid;
+    other = other || others >= guc_workers_per_database;
     if (other) {
         LWLockRelease(shared->lock);
         ereport(LOG, (errmsg("pg_ingest worker for database %u already running", dboid)));

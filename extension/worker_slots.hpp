@@ -4,6 +4,8 @@
 
 #include "shmem.hpp"
 
+#include <cstdint>
+
 namespace pg_ingest {
 
 // True in a pg_ingest worker process: code it runs on a role's behalf (a trigger that enqueues)
@@ -11,9 +13,13 @@ namespace pg_ingest {
 extern bool am_ingest_worker;
 
 // Called by backends.
-WorkerSlot *find_worker(Oid dboid); // the slot serving dboid, or nullptr
-void ensure_worker(Oid dboid);      // before handing rows over: a worker exists, or an error
-void notify_worker(Oid dboid);      // after publishing: wake (or start) it; cannot fail
+WorkerSlot *find_worker(Oid dboid);     // a slot serving dboid, or nullptr
+void ensure_worker(Oid dboid);          // before handing rows over: a worker exists, or an error
+void notify_worker(Oid dboid, int lane); // after publishing into lane: wake (or start) its worker; cannot fail
+void wake_workers(Oid dboid);           // a worker may wait for this backend's decision: wake them all
+// The lowest done_pos of dboid's workers (UINT64_MAX: none), and the slot that has it.
+uint64_t db_done_pos(Oid dboid, WorkerSlot **slowest);
+uint64_t db_commit_lsn(Oid dboid); // the latest commit of dboid's workers
 
 // Called by the launcher (wal_queue.cpp): makes sure dboid has a worker, starting one that exits
 // as soon as it has nothing to do; false when no slot is free. probe_finished: that worker has
@@ -28,7 +34,19 @@ bool worker_gives_up(int idx, Oid dboid);
 // After connecting: marks the slot running (or exits if another worker serves the database);
 // at exit the slot is kept reserved for the restart.
 WorkerSlot *claim_slot(int idx, Oid dboid);
-// Idle: gives the slot up unless something of this database was handed over meanwhile.
+// Idle: gives the slot and its lanes up unless something of its lanes was handed over meanwhile.
 bool try_idle_exit(WorkerSlot *slot, Oid dboid);
+
+// Lanes (record.hpp). A worker drains the envelopes of the lanes its slot owns, and of a lane
+// nobody owns once it has taken it (adopt_lane: false if another worker was quicker; true: its
+// next scan starts at the tail). After a batch it publishes how far it got (publish_scan), which
+// counts only if its lanes did not change since it read them (lanes_seen). With a backlog it
+// shares (share_lanes): gives half of its lanes to a running worker of the database that has none
+// (true), or starts one while the database has fewer than max_workers (may_start).
+bool lane_owned(Oid dboid, int lane);
+bool adopt_lane(WorkerSlot *slot, Oid dboid, int lane);
+void publish_scan(WorkerSlot *slot, uint64_t lanes_seen, uint64_t low);
+bool share_lanes(WorkerSlot *slot, Oid dboid, int max_workers, bool may_start);
+bool other_workers(Oid dboid); // whether dboid has more workers than the caller
 
 } // namespace pg_ingest
