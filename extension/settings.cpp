@@ -13,7 +13,7 @@ namespace pg_ingest {
 int guc_ring_size_kb = 64 * 1024;
 int guc_max_record_size_kb = 1024;
 int guc_max_workers = 8;
-int guc_workers_per_database = 2;
+int guc_workers_per_database = 1;
 int guc_batch_rows = 10000;
 int guc_batch_bytes_kb = 8 * 1024;
 int guc_flush_interval_ms = 10;
@@ -66,7 +66,7 @@ void define_settings() {
                             "Most pg_ingest workers that drain one database at once, when its queue backs up.",
                             "Each session's (each exactly-once producer's) rows are inserted in the order they were "
                             "handed over; rows of different sessions may be inserted in parallel.",
-                            &guc_workers_per_database, 2, 1, 32, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+                            &guc_workers_per_database, 1, 1, 32, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("ingest.batch_rows", "Most rows a worker inserts in one transaction.", nullptr,
                             &guc_batch_rows, 10000, 1, 10000000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("ingest.batch_bytes", "Most queued bytes a worker inserts in one transaction.", nullptr,

@@ -607,14 +607,34 @@ constexpr int64 kProbeIdleUs = 5 * USECS_PER_SEC;
 // it gives up go to the others.
 constexpr int64 kSharedIdleUs = 5 * USECS_PER_SEC;
 
-// Parallel drain. A batch that reached the batch limits means a backlog: share our lanes with a
-// worker of this database that has none, or start one (at most once a second) while the database
-// has fewer than ingest.workers_per_database.
-static void share_on_backlog(const WorkerBatch &b) {
+// How much of the time this worker spends on batches (wall clock, over windows of half a second):
+// a worker that is busy nearly all the time is what its callers wait for, whether the queue backs
+// up (fire-and-forget) or the callers wait for each batch (durable, ingest.ack = committed).
+struct BusyMeter {
+    TimestampTz window_start = 0;
+    int64 busy_us = 0;
+    bool saturated = false;
+
+    void batch(TimestampTz start, TimestampTz end) {
+        busy_us += end - start;
+        if (window_start == 0)
+            window_start = start;
+        if (end - window_start >= 500 * 1000) {
+            saturated = busy_us * 4 >= (end - window_start) * 3; // busy 75% of the window or more
+            window_start = end;
+            busy_us = 0;
+        }
+    }
+};
+
+// Parallel drain. A batch that reached the batch limits (a backlog), or a worker busy nearly all
+// the time: share our lanes with a worker of this database that has none, or start one (at most
+// once a second) while the database has fewer than ingest.workers_per_database.
+static void share_on_backlog(const WorkerBatch &b, const BusyMeter &busy) {
     static TimestampTz last_start = 0;
     if (guc_workers_per_database <= 1 || got_sigterm)
         return;
-    if (b.rows < (uint64_t)guc_batch_rows && b.bytes < (uint64_t)guc_batch_bytes_kb * 1024)
+    if (b.rows < (uint64_t)guc_batch_rows && b.bytes < (uint64_t)guc_batch_bytes_kb * 1024 && !busy.saturated)
         return;
     TimestampTz now = GetCurrentTimestamp();
     bool may_start = now - last_start >= USECS_PER_SEC;
@@ -626,6 +646,7 @@ static void share_on_backlog(const WorkerBatch &b) {
 
 static void worker_loop() {
     LoadMeter meter;
+    BusyMeter busy;
     TimestampTz last_work = GetCurrentTimestamp();
     uint64_t drain_target = 0;
     bool draining = false;
@@ -671,12 +692,14 @@ static void worker_loop() {
         if (!b.envelopes.empty()) {
             last_work = GetCurrentTimestamp();
             did_work = true;
+            TimestampTz batch_start = last_work;
             bool stored = process_batch(b);
             release_session_locks();
             if (!stored)
                 return; // shutting down
             publish_progress(b);
-            share_on_backlog(b);
+            busy.batch(batch_start, GetCurrentTimestamp());
+            share_on_backlog(b, busy);
             update_oldest();
             continue;
         }
