@@ -108,6 +108,60 @@ static uint64 copy_rows(Relation rel, List *attnames, const std::vector<Segment>
     return n;
 }
 
+// Rows per COPY. PostgreSQL 15's CopyFrom makes a slot per buffered row (up to 1000) and each pins
+// the table's tuple descriptor in the transaction's resource owner; beyond 64 entries that owner
+// keeps them in a hash table where identical pointers probe one chain, so pinning and releasing
+// n slots costs O(n^2): 42% of the worker's CPU in batches of 4,000 rows (docs/PERFORMANCE.md).
+// At most 64 rows per COPY keep the owner's plain array, where both are O(1).
+constexpr int kRowsPerCopy = 60;
+
+// COPY the byte ranges into rel in COPYs of at most kRowsPerCopy rows each, or in one COPY when
+// the table has statement-level INSERT triggers (they fire once per COPY, as before). Call inside
+// pg_guard.
+static void copy_rows_chunked(Relation rel, List *attnames, const std::vector<Segment> &segs, bool binary) {
+    TriggerDesc *td = rel->trigdesc;
+    bool per_statement = td && (td->trig_insert_before_statement || td->trig_insert_after_statement ||
+                                td->trig_insert_new_table);
+    if (per_statement) {
+        copy_rows(rel, attnames, segs, binary);
+        return;
+    }
+    std::vector<Segment> chunk;
+    int rows = 0;
+    auto flush = [&] {
+        if (rows > 0)
+            copy_rows(rel, attnames, chunk, binary);
+        chunk.clear();
+        rows = 0;
+        if (binary)
+            chunk.push_back(Segment{kBinaryCopyHeader, kBinaryCopyHeaderLen});
+    };
+    flush();
+    for (size_t i = binary ? 1 : 0; i < segs.size(); i++) {
+        const char *p = segs[i].p, *end = p + segs[i].n, *start = p;
+        while (p < end) {
+            size_t n;
+            if (binary) {
+                n = binary_row_length(p, end);
+                if (n == 0)
+                    n = (size_t)(end - p); // malformed: COPY rejects it
+            } else {
+                const char *nl = static_cast<const char *>(memchr(p, '\n', end - p));
+                n = nl ? (size_t)(nl - p + 1) : (size_t)(end - p);
+            }
+            p += n;
+            if (++rows == kRowsPerCopy) {
+                chunk.push_back(Segment{start, (size_t)(p - start)});
+                start = p;
+                flush();
+            }
+        }
+        if (p > start)
+            chunk.push_back(Segment{start, (size_t)(p - start)});
+    }
+    flush();
+}
+
 // The column names the rows' fields belong to: the group's list, or every column COPY takes by
 // default (not dropped, not generated).
 static List *group_attnames(const Group &g, Relation rel) {
@@ -304,7 +358,7 @@ static void insert_group(const Group &g, const std::vector<Segment> &segs, bool 
     if (check_enable_rls(g.reloid, g.roleid, false) == RLS_ENABLED)
         insert_with_rls(g, rel, attnames, segs, binary);
     else
-        run_as_role(g, [&] { copy_rows(rel, attnames, segs, binary); });
+        run_as_role(g, [&] { copy_rows_chunked(rel, attnames, segs, binary); });
     table_close(rel, NoLock);
     end_group_timeout();
 }
