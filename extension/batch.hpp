@@ -59,6 +59,7 @@ struct WorkerBatch {
     uint64_t scan_end = 0;
     uint64_t first_pending = UINT64_MAX;
     uint64_t lanes_seen = 0; // the worker's lanes (WorkerSlot::lanes) when it collected the batch
+    uint32_t lanes_busy = 0; // lanes of ours that had envelopes ready in the scan
     std::vector<std::pair<uint64_t, Oid>> unserved; // other databases' envelopes no worker drains
 };
 

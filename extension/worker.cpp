@@ -174,6 +174,8 @@ static WorkerBatch collect_once(bool *adopted) {
     Ring *r = ring();
     b.lanes_seen = my_slot->lanes.load(std::memory_order_acquire);
     uint32_t mine = (uint32_t)b.lanes_seen;
+    TimestampTz now = 0;
+    constexpr int64 kStaleUs = 100 * 1000;
     uint64_t max_rows = (uint64_t)guc_batch_rows;
     uint64_t max_bytes = (uint64_t)guc_batch_bytes_kb * 1024;
     std::map<std::tuple<Oid, Oid, std::vector<int16_t>, std::string, std::vector<uint32_t>>, size_t> group_of;
@@ -192,11 +194,15 @@ static WorkerBatch collect_once(bool *adopted) {
         }
         int lane = lane_of(env);
         if (!(mine >> lane & 1)) {
-            if (lane_owned(my_db, lane) || !adopt_lane(my_slot, my_db, lane))
+            if (now == 0)
+                now = GetCurrentTimestamp();
+            bool stale = now - env->enqueued_at > kStaleUs;
+            if (lane_owned(my_db, lane, stale) || !adopt_lane(my_slot, my_db, lane))
                 continue; // another worker's
             *adopted = true;
             return b;
         }
+        b.lanes_busy |= 1u << lane;
         if (env->xid != InvalidTransactionId) {
             TransactionId xid = env->xid;
             // In progress: take it only if its backend waits before committing (it waits for us
@@ -450,6 +456,7 @@ static bool process_batch(WorkerBatch &b) {
             rebuilt.scan_end = b.scan_end;
             rebuilt.first_pending = b.first_pending;
             rebuilt.lanes_seen = b.lanes_seen;
+            rebuilt.lanes_busy = b.lanes_busy;
             b = std::move(rebuilt);
             if (b.envelopes.empty())
                 return true;
@@ -640,7 +647,7 @@ static void share_on_backlog(const WorkerBatch &b, const BusyMeter &busy) {
     bool may_start = now - last_start >= USECS_PER_SEC;
     if (may_start)
         last_start = now;
-    if (share_lanes(my_slot, my_db, guc_workers_per_database, may_start))
+    if (share_lanes(my_slot, my_db, guc_workers_per_database, may_start, b.lanes_busy))
         ereport(DEBUG1, (errmsg("pg_ingest worker for database %u shares its lanes with another worker", my_db)));
 }
 

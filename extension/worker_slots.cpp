@@ -279,7 +279,12 @@ bool probe_finished(Oid dboid) {
 // by at most one worker at a time, and changes hands only between that worker's batches (it gives
 // lanes away, or releases them when it exits), so a lane's records are inserted in ring order.
 
-bool lane_owned(Oid dboid, int lane) { return lane_owner(dboid, lane) != nullptr; }
+bool lane_owned(Oid dboid, int lane, bool wake) {
+    WorkerSlot *w = lane_owner(dboid, lane);
+    if (w && wake && w->state == kSlotRunning && w->latch)
+        SetLatch(w->latch);
+    return w != nullptr;
+}
 
 bool adopt_lane(WorkerSlot *slot, Oid dboid, int lane) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
@@ -308,11 +313,12 @@ bool other_workers(Oid dboid) {
     return others;
 }
 
-bool share_lanes(WorkerSlot *slot, Oid dboid, int max_workers, bool may_start) {
+bool share_lanes(WorkerSlot *slot, Oid dboid, int max_workers, bool may_start, uint32_t busy) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     uint32_t mine = lane_mask(slot);
     bool changed = false;
-    if (__builtin_popcount(mine) >= 2) {
+    // Only lanes with work are worth sharing: one busy session is one lane, and stays ours.
+    if (__builtin_popcount(mine & busy) >= 2) {
         WorkerSlot *idle = nullptr;
         for (int i = 0; i < shared->nworkers && !idle; i++) {
             WorkerSlot *w = &shared->workers[i];
@@ -320,12 +326,12 @@ bool share_lanes(WorkerSlot *slot, Oid dboid, int max_workers, bool may_start) {
                 idle = w;
         }
         if (idle) {
-            // Every second lane of ours. The helper may have passed their records already: it
-            // starts no higher than we are.
+            // Every second busy lane of ours. The helper may have passed their records already:
+            // it starts no higher than we are.
             uint32_t give = 0;
             bool odd = false;
             for (int l = 0; l < kLanes; l++)
-                if (mine >> l & 1) {
+                if ((mine & busy) >> l & 1) {
                     if (odd)
                         give |= 1u << l;
                     odd = !odd;
@@ -416,6 +422,10 @@ WorkerSlot *claim_slot(int idx, Oid dboid) {
         others += i != idx && shared->workers[i].state != kSlotFree && shared->workers[i].dboid == dboid;
     other = other || others >= guc_workers_per_database;
     if (other) {
+        // The slot that was reserved for us (not one another worker runs in) is given up, with
+        // any lanes it kept: the database's other workers take them.
+        if (w->state == kSlotStarting && w->dboid == dboid)
+            set_slot_state(w, kSlotFree, InvalidOid);
         LWLockRelease(shared->lock);
         ereport(LOG, (errmsg("pg_ingest worker for database %u already running", dboid)));
         proc_exit(0);

@@ -41,12 +41,15 @@ bool try_idle_exit(WorkerSlot *slot, Oid dboid);
 // nobody owns once it has taken it (adopt_lane: false if another worker was quicker; true: its
 // next scan starts at the tail). After a batch it publishes how far it got (publish_scan), which
 // counts only if its lanes did not change since it read them (lanes_seen). With a backlog it
-// shares (share_lanes): gives half of its lanes to a running worker of the database that has none
-// (true), or starts one while the database has fewer than max_workers (may_start).
-bool lane_owned(Oid dboid, int lane);
+// shares (share_lanes): gives every second lane of those that had work (busy) to a running worker
+// of the database that has none (true), or starts one while the database has fewer than
+// max_workers (may_start); nothing while fewer than two of its lanes have work.
+// wake: set the owner's latch (a record of its lane has waited long: a producer may have woken
+// the lane's previous owner just as the lane changed hands).
+bool lane_owned(Oid dboid, int lane, bool wake = false);
 bool adopt_lane(WorkerSlot *slot, Oid dboid, int lane);
 void publish_scan(WorkerSlot *slot, uint64_t lanes_seen, uint64_t low);
-bool share_lanes(WorkerSlot *slot, Oid dboid, int max_workers, bool may_start);
+bool share_lanes(WorkerSlot *slot, Oid dboid, int max_workers, bool may_start, uint32_t busy);
 bool other_workers(Oid dboid); // whether dboid has more workers than the caller
 
 } // namespace pg_ingest
