@@ -115,22 +115,16 @@ static uint64 copy_rows(Relation rel, List *attnames, const std::vector<Segment>
 // At most 64 rows per COPY keep the owner's plain array, where both are O(1).
 constexpr int kRowsPerCopy = 60;
 
-// COPY the byte ranges into rel in COPYs of at most kRowsPerCopy rows each, or in one COPY when
-// the table has statement-level INSERT triggers (they fire once per COPY, as before). Call inside
-// pg_guard.
-static void copy_rows_chunked(Relation rel, List *attnames, const std::vector<Segment> &segs, bool binary) {
-    TriggerDesc *td = rel->trigdesc;
-    bool per_statement = td && (td->trig_insert_before_statement || td->trig_insert_after_statement ||
-                                td->trig_insert_new_table);
-    if (per_statement) {
-        copy_rows(rel, attnames, segs, binary);
-        return;
-    }
+// The byte ranges cut into COPYs of at most kRowsPerCopy rows each (binary ones each starting
+// with the header). Plain C++, called outside pg_guard: a PostgreSQL error in the COPYs must not
+// longjmp over these vectors.
+static std::vector<std::vector<Segment>> chunk_segments(const std::vector<Segment> &segs, bool binary) {
+    std::vector<std::vector<Segment>> chunks;
     std::vector<Segment> chunk;
     int rows = 0;
     auto flush = [&] {
         if (rows > 0)
-            copy_rows(rel, attnames, chunk, binary);
+            chunks.push_back(std::move(chunk));
         chunk.clear();
         rows = 0;
         if (binary)
@@ -160,6 +154,20 @@ static void copy_rows_chunked(Relation rel, List *attnames, const std::vector<Se
             chunk.push_back(Segment{start, (size_t)(p - start)});
     }
     flush();
+    return chunks;
+}
+
+// COPY the rows into rel, chunk by chunk, or all in one COPY when the table has statement-level
+// INSERT triggers (they fire once per COPY, as before). Call inside pg_guard; holds no C++ objects.
+static void copy_rows_chunked(Relation rel, List *attnames, const std::vector<Segment> &segs,
+                              const std::vector<std::vector<Segment>> &chunks, bool binary) {
+    TriggerDesc *td = rel->trigdesc;
+    if (td && (td->trig_insert_before_statement || td->trig_insert_after_statement || td->trig_insert_new_table)) {
+        copy_rows(rel, attnames, segs, binary);
+        return;
+    }
+    for (const std::vector<Segment> &chunk : chunks)
+        copy_rows(rel, attnames, chunk, binary);
 }
 
 // The column names the rows' fields belong to: the group's list, or every column COPY takes by
@@ -344,7 +352,8 @@ static void insert_with_rls(const Group &g, Relation rel, List *attnames, const 
 // ingest.group_timeout (the table's lock included), so a lock held elsewhere or a slow trigger
 // cannot stall the database's worker for longer: the statement-timeout error makes the group
 // retry, then fail. The caller's error path ends the timeout (end_group_timeout).
-static void insert_group(const Group &g, const std::vector<Segment> &segs, bool binary) {
+static void insert_group(const Group &g, const std::vector<Segment> &segs,
+                         const std::vector<std::vector<Segment>> &chunks, bool binary) {
     if (guc_group_timeout_ms > 0) {
         enable_timeout_after(STATEMENT_TIMEOUT, guc_group_timeout_ms);
         if (overdue_timeout != MAX_TIMEOUTS)
@@ -358,7 +367,7 @@ static void insert_group(const Group &g, const std::vector<Segment> &segs, bool 
     if (check_enable_rls(g.reloid, g.roleid, false) == RLS_ENABLED)
         insert_with_rls(g, rel, attnames, segs, binary);
     else
-        run_as_role(g, [&] { copy_rows_chunked(rel, attnames, segs, binary); });
+        run_as_role(g, [&] { copy_rows_chunked(rel, attnames, segs, chunks, binary); });
     table_close(rel, NoLock);
     end_group_timeout();
 }
@@ -464,11 +473,12 @@ static void insert_bisect(WorkerBatch &b, const Group &g, bool binary, const std
         segs.push_back(Segment{kBinaryCopyHeader, kBinaryCopyHeaderLen});
     for (size_t i = lo; i < hi; i++)
         segs.push_back(Segment{rows[i].p, rows[i].n});
+    std::vector<std::vector<Segment>> chunks = chunk_segments(segs, binary);
     MemoryContext cxt = CurrentMemoryContext;
     ResourceOwner owner = CurrentResourceOwner;
     pg_guard([&] { BeginInternalSubTransaction(nullptr); });
     try {
-        pg_guard([&] { insert_group(g, segs, binary); });
+        pg_guard([&] { insert_group(g, segs, chunks, binary); });
         pg_guard([&] {
             ReleaseCurrentSubTransaction();
             MemoryContextSwitchTo(cxt);
@@ -566,8 +576,10 @@ void insert_group_rows(WorkerBatch &b, const Group &g, bool isolate_bad_rows) {
     for (size_t ei : g.entries)
         if (!b.entries[ei].duplicate)
             segs.push_back(Segment{entry_data(b.entries[ei].e), b.entries[ei].e->data_len});
-    if (segs.size() > (binary ? 1u : 0u))
-        pg_guard([&] { insert_group(g, segs, binary); });
+    if (segs.size() > (binary ? 1u : 0u)) {
+        std::vector<std::vector<Segment>> chunks = chunk_segments(segs, binary);
+        pg_guard([&] { insert_group(g, segs, chunks, binary); });
+    }
 }
 
 } // namespace pg_ingest
