@@ -27,8 +27,8 @@ struct Segment {
 // One queued row of an entry, as the worker isolates it.
 struct QueuedRow {
     const char *p;
-    size_t n;      // including the newline
-    size_t entry;  // index into WorkerBatch::entries
+    size_t n;     // including the newline
+    size_t entry; // index into WorkerBatch::entries
     uint32_t rowno;
 };
 
@@ -36,7 +36,7 @@ struct EntryRef {
     uint64_t env_pos;
     EntryHeader *e;
     uint32_t failed = 0;
-    bool duplicate = false;    // an exactly-once batch that was already committed
+    bool duplicate = false;     // an exactly-once batch that was already committed
     uint32_t failed_before = 0; // for a duplicate: rows the original call had dead-lettered
 };
 

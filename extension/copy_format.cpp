@@ -34,11 +34,20 @@ void append_copy_escaped(StringInfo buf, const char *s, size_t len) {
         char c = *p;
         const char *esc;
         switch (c) {
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        default: continue;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            continue;
         }
         appendBinaryStringInfo(buf, start, (int)(p - start));
         appendBinaryStringInfo(buf, esc, 2);
@@ -48,8 +57,8 @@ void append_copy_escaped(StringInfo buf, const char *s, size_t len) {
 }
 
 StableFormats::StableFormats()
-    : date_style(DateStyle), date_order(DateOrder), interval_style(IntervalStyle), float_digits(extra_float_digits),
-      bytea_out(bytea_output) {
+    : date_style(DateStyle), date_order(DateOrder), interval_style(IntervalStyle),
+      float_digits(extra_float_digits), bytea_out(bytea_output) {
     DateStyle = USE_ISO_DATES;
     DateOrder = DATEORDER_MDY;
     IntervalStyle = INTSTYLE_POSTGRES;
@@ -67,29 +76,46 @@ StableFormats::~StableFormats() {
 
 // How a column's value is written in a binary row: most built-in types by their send function's
 // format written directly (no function call, no allocation), the rest through the send function.
-enum SendKind : uint8 { kSendCall, kSendInt16, kSendInt32, kSendInt64, kSendFloat4, kSendFloat8, kSendBool, kSendBytes };
+enum SendKind : uint8 {
+    kSendCall,
+    kSendInt16,
+    kSendInt32,
+    kSendInt64,
+    kSendFloat4,
+    kSendFloat8,
+    kSendBool,
+    kSendBytes
+};
 
 static SendKind send_kind(Oid type) {
     switch (type) {
-    case INT2OID: return kSendInt16;
+    case INT2OID:
+        return kSendInt16;
     case INT4OID:
     case OIDOID:
-    case DATEOID: return kSendInt32;
+    case DATEOID:
+        return kSendInt32;
     case INT8OID:
     case TIMEOID:
     case TIMESTAMPOID:
     case TIMESTAMPTZOID:
-    case CASHOID: return kSendInt64;
-    case FLOAT4OID: return kSendFloat4;
-    case FLOAT8OID: return kSendFloat8;
-    case BOOLOID: return kSendBool;
+    case CASHOID:
+        return kSendInt64;
+    case FLOAT4OID:
+        return kSendFloat4;
+    case FLOAT8OID:
+        return kSendFloat8;
+    case BOOLOID:
+        return kSendBool;
     // Their send functions write the bytes as they are (text types: converted to the client
     // encoding, which binary rows require to be the database's).
     case TEXTOID:
     case VARCHAROID:
     case BPCHAROID:
-    case BYTEAOID: return kSendBytes;
-    default: return kSendCall;
+    case BYTEAOID:
+        return kSendBytes;
+    default:
+        return kSendCall;
     }
 }
 
@@ -110,7 +136,8 @@ static RowOutput *row_output(Oid typid) {
     static RowOutput cache = {InvalidOid, 0, nullptr, nullptr, nullptr, nullptr, nullptr};
     TypeCacheEntry *tc = lookup_type_cache(typid, TYPECACHE_TUPDESC);
     if (!tc->tupDesc)
-        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("type %s is not composite", format_type_be(typid))));
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                        errmsg("type %s is not composite", format_type_be(typid))));
     if (cache.typid == typid && cache.tupdesc_id == tc->tupDesc_identifier)
         return &cache;
     MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -198,9 +225,10 @@ static HeapTupleData tuple_of(HeapTupleHeader td) {
 static RowOutput *checked_row_output(Oid reltype, const char *relname, HeapTupleHeader td) {
     Oid typid = HeapTupleHeaderGetTypeId(td);
     if (typid != reltype)
-        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                        errmsg("row type %s does not match target table \"%s\"", format_type_be(typid), relname),
-                        errhint("Pass a row of the table's type, e.g. ROW(...)::%s.", relname)));
+        ereport(ERROR,
+                (errcode(ERRCODE_DATATYPE_MISMATCH),
+                 errmsg("row type %s does not match target table \"%s\"", format_type_be(typid), relname),
+                 errhint("Pass a row of the table's type, e.g. ROW(...)::%s.", relname)));
     return row_output(typid);
 }
 
@@ -251,12 +279,24 @@ void append_composite_row_binary(StringInfo buf, Oid reltype, const char *relnam
             continue;
         }
         switch (ro->kind[i]) {
-        case kSendInt16: append_fixed_field(buf, (uint16)DatumGetInt16(d), 2); break;
-        case kSendInt32: append_fixed_field(buf, (uint32)DatumGetInt32(d), 4); break;
-        case kSendInt64: append_fixed_field(buf, (uint64)DatumGetInt64(d), 8); break;
-        case kSendFloat4: append_fixed_field(buf, bits_of<uint32>(DatumGetFloat4(d)), 4); break;
-        case kSendFloat8: append_fixed_field(buf, bits_of<uint64>(DatumGetFloat8(d)), 8); break;
-        case kSendBool: append_fixed_field(buf, DatumGetBool(d) ? 1 : 0, 1); break;
+        case kSendInt16:
+            append_fixed_field(buf, (uint16)DatumGetInt16(d), 2);
+            break;
+        case kSendInt32:
+            append_fixed_field(buf, (uint32)DatumGetInt32(d), 4);
+            break;
+        case kSendInt64:
+            append_fixed_field(buf, (uint64)DatumGetInt64(d), 8);
+            break;
+        case kSendFloat4:
+            append_fixed_field(buf, bits_of<uint32>(DatumGetFloat4(d)), 4);
+            break;
+        case kSendFloat8:
+            append_fixed_field(buf, bits_of<uint64>(DatumGetFloat8(d)), 8);
+            break;
+        case kSendBool:
+            append_fixed_field(buf, DatumGetBool(d) ? 1 : 0, 1);
+            break;
         case kSendBytes: {
             struct varlena *v = pg_detoast_datum_packed((struct varlena *)DatumGetPointer(d));
             append_be(buf, (uint32)VARSIZE_ANY_EXHDR(v), 4);
@@ -305,20 +345,27 @@ void append_composite_row(StringInfo buf, Oid reltype, const char *relname, Heap
 
 void append_json_scalar(StringInfo buf, JsonbValue *v) {
     switch (v->type) {
-    case jbvNull: appendBinaryStringInfo(buf, "\\N", 2); break;
-    case jbvString: append_copy_escaped(buf, v->val.string.val, v->val.string.len); break;
+    case jbvNull:
+        appendBinaryStringInfo(buf, "\\N", 2);
+        break;
+    case jbvString:
+        append_copy_escaped(buf, v->val.string.val, v->val.string.len);
+        break;
     case jbvNumeric: {
         char *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
         appendStringInfoString(buf, s);
         break;
     }
-    case jbvBool: appendStringInfoString(buf, v->val.boolean ? "true" : "false"); break;
+    case jbvBool:
+        appendStringInfoString(buf, v->val.boolean ? "true" : "false");
+        break;
     case jbvBinary: {
         char *s = JsonbToCString(nullptr, v->val.binary.data, v->val.binary.len);
         append_copy_escaped(buf, s, strlen(s));
         break;
     }
-    default: ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unexpected JSON value")));
+    default:
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unexpected JSON value")));
     }
 }
 
@@ -390,10 +437,11 @@ void apply_input_settings(const char *blob, uint32_t len) {
     for (int i = 0; i < kNumInputSettings && p < end; i++) {
         size_t n = strnlen(p, (size_t)(end - p));
         if (n == (size_t)(end - p))
-            ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("pg_ingest: malformed settings in a queued entry")));
+            ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                            errmsg("pg_ingest: malformed settings in a queued entry")));
         const char *value = i == kSearchPath ? search_path_temp_last(p) : p;
-        (void)set_config_option(kInputSettings[i], value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, ERROR,
-                                false);
+        (void)set_config_option(kInputSettings[i], value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+                                ERROR, false);
         p += n + 1;
     }
 }
@@ -401,12 +449,13 @@ void apply_input_settings(const char *blob, uint32_t len) {
 List *copy_input_options(bool binary) {
     if (binary)
         return list_make1(makeDefElem(pstrdup("format"), (Node *)makeString(pstrdup("binary")), -1));
-    return list_make1(makeDefElem(pstrdup("encoding"), (Node *)makeString(pstrdup(GetDatabaseEncodingName())), -1));
+    return list_make1(
+        makeDefElem(pstrdup("encoding"), (Node *)makeString(pstrdup(GetDatabaseEncodingName())), -1));
 }
 
 // "PGCOPY\n\377\r\n\0", flags 0, header extension length 0.
-const char kBinaryCopyHeader[kBinaryCopyHeaderLen] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', '\377', '\r', '\n', '\0',
-                                                      0,   0,   0,   0,   0,   0,   0,      0};
+const char kBinaryCopyHeader[kBinaryCopyHeaderLen] = {'P',  'G', 'C', 'O', 'P', 'Y', '\n', '\377', '\r', '\n',
+                                                      '\0', 0,   0,   0,   0,   0,   0,    0,      0};
 
 static inline uint32 read_be32(const char *p) {
     const unsigned char *u = reinterpret_cast<const unsigned char *>(p);
@@ -453,7 +502,8 @@ void binary_row_to_text(StringInfo out, const char *p, size_t n, const uint32 *t
         }
         Oid type = types[i];
         if (type >= FirstNormalObjectId)
-            ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("pg_ingest: binary row of a non-built-in type")));
+            ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                            errmsg("pg_ingest: binary row of a non-built-in type")));
         Oid recv, ioparam, outfn;
         bool varlena;
         getTypeBinaryInputInfo(type, &recv, &ioparam);

@@ -68,10 +68,11 @@ static void on_object_access(ObjectAccessType access, Oid classId, Oid objectId,
         if (!queue_holds_envelopes(objectId))
             return;
         refuse_while_queued(); // rows in the ring come with rows in the table: say so first
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-                        errmsg("cannot drop ingest_queue while it holds envelopes not yet inserted"),
-                        errdetail("They were logged before a crash or failover and are being inserted again."),
-                        errhint("Wait until ingest_status shows logged_envelopes = 0, then try again.")));
+        ereport(ERROR,
+                (errcode(ERRCODE_OBJECT_IN_USE),
+                 errmsg("cannot drop ingest_queue while it holds envelopes not yet inserted"),
+                 errdetail("They were logged before a crash or failover and are being inserted again."),
+                 errhint("Wait until ingest_status shows logged_envelopes = 0, then try again.")));
     }
     if (classId != ExtensionRelationId)
         return;

@@ -49,13 +49,14 @@ static void check_fk_parents_unwritten(Relation rel) {
         for (PgStat_TableXactStatus *x = ts ? ts->trans : nullptr; x && !written; x = x->upper)
             written = x->tuples_inserted > 0 || x->tuples_updated > 0;
         if (written)
-            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                            errmsg("cannot enqueue rows into \"%s\" after writing to \"%s\" in the same transaction",
-                                   RelationGetRelationName(rel), get_rel_name(fk->confrelid)),
-                            errdetail("\"%s\" references \"%s\"; the pg_ingest worker inserts in its own "
-                                      "transaction and cannot see rows this transaction has not committed.",
-                                      RelationGetRelationName(rel), get_rel_name(fk->confrelid)),
-                            errhint("Commit the referenced rows first, or insert these rows directly.")));
+            ereport(ERROR,
+                    (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                     errmsg("cannot enqueue rows into \"%s\" after writing to \"%s\" in the same transaction",
+                            RelationGetRelationName(rel), get_rel_name(fk->confrelid)),
+                     errdetail("\"%s\" references \"%s\"; the pg_ingest worker inserts in its own "
+                               "transaction and cannot see rows this transaction has not committed.",
+                               RelationGetRelationName(rel), get_rel_name(fk->confrelid)),
+                     errhint("Commit the referenced rows first, or insert these rows directly.")));
     }
 }
 
@@ -72,16 +73,17 @@ static Target open_target(FunctionCallInfo fcinfo, const int16 *attnums, int nat
     check_insert_privilege(reloid, attnums, natts, !check_priv);
     Relation rel = try_relation_open(reloid, AccessShareLock);
     if (!rel)
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", reloid)));
+        ereport(ERROR,
+                (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", reloid)));
     Target t;
     t.reloid = reloid;
     t.reltype = rel->rd_rel->reltype;
     t.relkind = rel->rd_rel->relkind;
     t.relname = pstrdup(RelationGetRelationName(rel));
     if (t.relkind != RELKIND_RELATION && t.relkind != RELKIND_PARTITIONED_TABLE)
-        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-                        errmsg("cannot enqueue rows into \"%s\"", t.relname),
-                        errdetail("pg_ingest targets must be tables or partitioned tables.")));
+        ereport(ERROR,
+                (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("cannot enqueue rows into \"%s\"", t.relname),
+                 errdetail("pg_ingest targets must be tables or partitioned tables.")));
     if (IsCatalogRelation(rel))
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("cannot enqueue rows into system catalog \"%s\"", t.relname)));
@@ -124,9 +126,10 @@ static void check_copy_line(const char *p, const char *stop, uint32 lineno) {
         const char *bs = (const char *)memchr(q, '\\', (size_t)(stop - q));
         const char *cr = (const char *)memchr(q, '\r', (size_t)((bs ? bs : stop) - q));
         if (cr)
-            ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-                            errmsg("line %u of the data contains a carriage return", lineno),
-                            errhint("Write a carriage return in a value as \\r, and end lines with \\n only.")));
+            ereport(ERROR,
+                    (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+                     errmsg("line %u of the data contains a carriage return", lineno),
+                     errhint("Write a carriage return in a value as \\r, and end lines with \\n only.")));
         if (!bs)
             break;
         if (bs + 1 == stop)
@@ -138,9 +141,10 @@ static void check_copy_line(const char *p, const char *stop, uint32 lineno) {
                             errmsg("line %u of the data contains the end-of-data marker \\.", lineno),
                             errhint("Escape a backslash in a value as \\\\.")));
         if (bs[1] == '\r')
-            ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-                            errmsg("line %u of the data contains a carriage return", lineno),
-                            errhint("Write a carriage return in a value as \\r, and end lines with \\n only.")));
+            ereport(ERROR,
+                    (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+                     errmsg("line %u of the data contains a carriage return", lineno),
+                     errhint("Write a carriage return in a value as \\r, and end lines with \\n only.")));
         q = bs + 1; // the escaped character; the loop steps past it
     }
 }
@@ -148,10 +152,11 @@ static void check_copy_line(const char *p, const char *stop, uint32 lineno) {
 static void prepare_call() {
     shmem_require();
     if (IsInParallelMode())
-        ereport(ERROR, (errcode(ERRCODE_INVALID_TRANSACTION_STATE), errmsg("cannot enqueue rows in parallel mode")));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_TRANSACTION_STATE), errmsg("cannot enqueue rows in parallel mode")));
     if (RecoveryInProgress())
-        ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-                        errmsg("cannot enqueue rows during recovery")));
+        ereport(ERROR,
+                (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION), errmsg("cannot enqueue rows during recovery")));
     // The rows are a write of this transaction, even though a worker performs it.
     if (XactReadOnly)
         ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
@@ -173,7 +178,8 @@ PGI_FUNCTION(pg_ingest_enqueue_row) {
     return pg_guard([&]() -> Datum {
         prepare_call();
         if (PG_ARGISNULL(1))
-            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("row to enqueue must not be NULL")));
+            ereport(ERROR,
+                    (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("row to enqueue must not be NULL")));
         // The row form names every column it writes (by number), so that a column dropped and
         // another added before the worker inserts can never shift values into the wrong column.
         Target t = open_target(fcinfo, nullptr, 0);
@@ -198,9 +204,10 @@ PGI_FUNCTION(pg_ingest_enqueue_row) {
             ArrayType *arr = PG_GETARG_ARRAYTYPE_P(1);
             if (elemtype != t.reltype)
                 ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                                errmsg("array of %s does not match target table \"%s\"", format_type_be(elemtype),
-                                       t.relname),
-                                errhint("Pass an array of the table's row type, e.g. ARRAY[...]::%s[].", t.relname)));
+                                errmsg("array of %s does not match target table \"%s\"",
+                                       format_type_be(elemtype), t.relname),
+                                errhint("Pass an array of the table's row type, e.g. ARRAY[...]::%s[].",
+                                        t.relname)));
             ArrayIterator it = array_create_iterator(arr, 0, nullptr);
             Datum d;
             bool isnull;
@@ -215,8 +222,8 @@ PGI_FUNCTION(pg_ingest_enqueue_row) {
         } else {
             if (!type_is_rowtype(argtype))
                 ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                                errmsg("cannot enqueue a value of type %s into \"%s\"", format_type_be(argtype),
-                                       t.relname),
+                                errmsg("cannot enqueue a value of type %s into \"%s\"",
+                                       format_type_be(argtype), t.relname),
                                 errhint("Pass a row of the table's type, e.g. ROW(...)::%s.", t.relname)));
             append_row(&line, t.reltype, t.relname, PG_GETARG_HEAPTUPLEHEADER(1));
             w.add_row(&line);
@@ -251,8 +258,8 @@ static void enqueue_json_object(const Target &t, JsonbContainer *obj, uint64 tic
     }
     appendStringInfoChar(line, '\n');
     if (n == 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("JSON object %u has no keys", *rowno + 1)));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("JSON object %u has no keys", *rowno + 1)));
     bool same = *writer && *natts == n && memcmp(*attnums, cols, sizeof(int16) * n) == 0;
     if (!same) {
         check_insert_privilege(t.reloid, cols, n);
@@ -277,7 +284,8 @@ PGI_FUNCTION(pg_ingest_enqueue_jsonb) {
     return pg_guard([&]() -> Datum {
         prepare_call();
         if (PG_ARGISNULL(1))
-            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("document to enqueue must not be NULL")));
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("document to enqueue must not be NULL")));
         Jsonb *doc = PG_GETARG_JSONB_P(1);
         // Privilege is checked per key set, as the objects' columns become known.
         Target t = open_target(fcinfo, nullptr, 0, false);
@@ -316,7 +324,8 @@ PGI_FUNCTION(pg_ingest_enqueue_copy) {
     return pg_guard([&]() -> Datum {
         prepare_call();
         if (PG_ARGISNULL(1))
-            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("data to enqueue must not be NULL")));
+            ereport(ERROR,
+                    (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("data to enqueue must not be NULL")));
         if (PG_ARGISNULL(3) != PG_ARGISNULL(4))
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("producer_id and batch_seq must be given together")));
@@ -326,8 +335,8 @@ PGI_FUNCTION(pg_ingest_enqueue_copy) {
             Oid reloid = PG_GETARG_OID(0);
             char *relname = get_rel_name(reloid);
             if (!relname)
-                ereport(ERROR,
-                        (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", reloid)));
+                ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                                errmsg("relation with OID %u does not exist", reloid)));
             Datum *names;
             bool *nulls;
             int n;
@@ -336,12 +345,14 @@ PGI_FUNCTION(pg_ingest_enqueue_copy) {
                 ereport(ERROR, (errcode(ERRCODE_TOO_MANY_COLUMNS), errmsg("too many columns")));
             for (int i = 0; i < n; i++) {
                 if (nulls[i])
-                    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("column names must not be NULL")));
+                    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                                    errmsg("column names must not be NULL")));
                 int16 att = column_attnum(reloid, relname, TextDatumGetCString(names[i]));
                 for (int j = 0; j < natts; j++)
                     if (cols[j] == att)
                         ereport(ERROR, (errcode(ERRCODE_DUPLICATE_COLUMN),
-                                        errmsg("column \"%s\" specified more than once", TextDatumGetCString(names[i]))));
+                                        errmsg("column \"%s\" specified more than once",
+                                               TextDatumGetCString(names[i]))));
                 cols[natts++] = att;
             }
         }
@@ -352,7 +363,8 @@ PGI_FUNCTION(pg_ingest_enqueue_copy) {
         char *producer = PG_ARGISNULL(3) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(3));
         int64 batch_seq = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT64(4);
         if (producer && (strlen(producer) == 0 || strlen(producer) > PGI_PRODUCER_ID_MAX_BYTES))
-            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("producer_id must be 1 to %d bytes", PGI_PRODUCER_ID_MAX_BYTES)));
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("producer_id must be 1 to %d bytes", PGI_PRODUCER_ID_MAX_BYTES)));
         uint64 ticket = new_ticket();
         SliceWriter w{&t, cols, natts, ticket, producer, batch_seq};
         while (p < end) {
@@ -376,7 +388,8 @@ PGI_FUNCTION(pg_ingest_flush) {
         int64 timeout_ms = 30000;
         if (!PG_ARGISNULL(0)) {
             Interval *iv = PG_GETARG_INTERVAL_P(0);
-            timeout_ms = (int64)(iv->time / 1000 + (int64)iv->day * 86400000 + (int64)iv->month * 30 * 86400000);
+            timeout_ms =
+                (int64)(iv->time / 1000 + (int64)iv->day * 86400000 + (int64)iv->month * 30 * 86400000);
         }
         uint64 target = shared->ring->head.load(std::memory_order_acquire);
         if (shared->ring->tail.load(std::memory_order_acquire) >= target)
@@ -407,4 +420,3 @@ PGI_FUNCTION(pg_ingest_flush) {
         PG_RETURN_BOOL(ok);
     });
 }
-

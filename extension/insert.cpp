@@ -75,7 +75,8 @@ static const char *group_precheck(const Group &g, int *sqlstate) {
         return psprintf("the target table (OID %u) no longer exists", g.reloid);
     }
     if (!has_insert_privilege(g.reloid, g.roleid, g.attnums.data(), (int)g.attnums.size()))
-        return psprintf("permission denied for table %s (role %s)", relname, GetUserNameFromId(g.roleid, true));
+        return psprintf("permission denied for table %s (role %s)", relname,
+                        GetUserNameFromId(g.roleid, true));
     // Columns are named by number at enqueue: one dropped since then (perhaps replaced by a new
     // one) must not receive another column's value.
     for (int16_t a : g.attnums) {
@@ -97,11 +98,13 @@ static uint64 copy_rows(Relation rel, List *attnames, const std::vector<Segment>
     List *options = copy_input_options(binary);
     ParseState *pstate = make_parsestate(nullptr);
     // CopyFrom builds its executor state from the parse state's range table.
-    ParseNamespaceItem *nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, nullptr, false, false);
+    ParseNamespaceItem *nsitem =
+        addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, nullptr, false, false);
     nsitem->p_rte->requiredPerms = ACL_INSERT;
     src_segments = &segs;
     src_index = src_offset = 0;
-    CopyFromState cstate = BeginCopyFrom(pstate, rel, nullptr, nullptr, false, copy_source, attnames, options);
+    CopyFromState cstate =
+        BeginCopyFrom(pstate, rel, nullptr, nullptr, false, copy_source, attnames, options);
     uint64 n = CopyFrom(cstate);
     EndCopyFrom(cstate);
     free_parsestate(pstate);
@@ -162,7 +165,8 @@ static std::vector<std::vector<Segment>> chunk_segments(const std::vector<Segmen
 static void copy_rows_chunked(Relation rel, List *attnames, const std::vector<Segment> &segs,
                               const std::vector<std::vector<Segment>> &chunks, bool binary) {
     TriggerDesc *td = rel->trigdesc;
-    if (td && (td->trig_insert_before_statement || td->trig_insert_after_statement || td->trig_insert_new_table)) {
+    if (td &&
+        (td->trig_insert_before_statement || td->trig_insert_after_statement || td->trig_insert_new_table)) {
         copy_rows(rel, attnames, segs, binary);
         return;
     }
@@ -187,7 +191,8 @@ static List *group_attnames(const Group &g, Relation rel) {
         char *name = get_attname(g.reloid, a, true);
         if (!name)
             ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
-                            errmsg("column %d of relation \"%s\" no longer exists", a, RelationGetRelationName(rel))));
+                            errmsg("column %d of relation \"%s\" no longer exists", a,
+                                   RelationGetRelationName(rel))));
         names = lappend(names, makeString(name));
     }
     return names;
@@ -279,7 +284,9 @@ void register_group_timeout(WorkerSlot *slot) {
     poison_timeout = RegisterTimeout(USER_TIMEOUT, group_poison_handler);
 }
 
-bool poison_group_met() { return poison_met; }
+bool poison_group_met() {
+    return poison_met;
+}
 
 void clear_poison_group() {
     poison_met = false;
@@ -335,14 +342,17 @@ static void insert_with_rls(const Group &g, Relation rel, List *attnames, const 
     const char *role = quote_identifier(GetUserNameFromId(g.roleid, false));
     SPI_connect();
     SPI_execute(psprintf("CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA", stage, cols,
-                         target), false, 0);
+                         target),
+                false, 0);
     SPI_execute(psprintf("GRANT SELECT, INSERT ON pg_temp.%s TO %s", stage, role), false, 0);
-    Relation srel = table_open(get_relname_relid(stage, LookupExplicitNamespace("pg_temp", false)), RowExclusiveLock);
+    Relation srel =
+        table_open(get_relname_relid(stage, LookupExplicitNamespace("pg_temp", false)), RowExclusiveLock);
     run_as_role(g, [&] {
         copy_rows(srel, attnames, segs, binary);
         CommandCounterIncrement();
-        SPI_execute(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.%s", target, cols,
-                             cols, stage), false, 0);
+        SPI_execute(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.%s", target,
+                             cols, cols, stage),
+                    false, 0);
     });
     table_close(srel, NoLock);
     SPI_finish();
@@ -419,9 +429,7 @@ static std::string binary_row_text(const Group &g, const char *p, size_t n) {
             binary_row_to_text(&buf, p, n, g.types.data(), (int)g.types.size());
         }
         PG_FINALLY();
-        {
-            AtEOXact_GUC(false, nest);
-        }
+        { AtEOXact_GUC(false, nest); }
         PG_END_TRY();
         data = buf.data;
         len = buf.len;
@@ -459,7 +467,9 @@ static bool types_current(const Group &g) {
     return g.attnums.size() == g.types.size();
 }
 
-static std::string sqlstate_text(int code) { return std::string(unpack_sql_state(code)); }
+static std::string sqlstate_text(int code) {
+    return std::string(unpack_sql_state(code));
+}
 
 // Inserts rows[lo, hi) in a subtransaction; on failure splits the range in halves, down to
 // single rows, which go to the dead-letter list. Cost: O(bad rows × log(rows)) subtransactions.
@@ -517,7 +527,8 @@ void insert_group_rows(WorkerBatch &b, const Group &g, bool isolate_bad_rows) {
     if (is_poison_group(b, g)) {
         poison_met = true;
         sqlstate = ERRCODE_QUERY_CANCELED;
-        why = "its code went on past ingest.group_timeout after the cancel (it caught query_canceled); the worker "
+        why = "its code went on past ingest.group_timeout after the cancel (it caught query_canceled); the "
+              "worker "
               "ended itself and did not run it again";
     } else
         why = pg_guard([&] { return group_precheck(g, &sqlstate); });

@@ -64,7 +64,9 @@ static Oid ext_nsp() {
     return cached_nsp;
 }
 
-void forget_extension_schema() { cached_nsp = InvalidOid; }
+void forget_extension_schema() {
+    cached_nsp = InvalidOid;
+}
 
 static const char *ext_table(const char *name) {
     return quote_qualified_identifier(get_namespace_name(ext_nsp()), name);
@@ -112,35 +114,38 @@ void mark_duplicates(WorkerBatch &b) {
         Oid resend_types[3] = {INT8OID, INT8OID, OIDOID};
         Oid check_types[3] = {TEXTOID, INT8OID, OIDOID};
         SPI_connect();
-        SPIPlanPtr resend = kept_plan(resend_plan,
-                                      "INSERT INTO %s (ticket, original_ticket, role_oid) VALUES ($1, $2, $3) "
-                                      "ON CONFLICT DO NOTHING",
-                                      "ingest_resend", 3, resend_types);
-        SPIPlanPtr dead = kept_plan(dead_plan,
-                                    "SELECT pg_catalog.count(*) FROM %s WHERE ticket OPERATOR(pg_catalog.=) $1",
-                                    "ingest_dead_letter", 1,
-                                    resend_types);
-        SPIPlanPtr check = kept_plan(check_plan,
-                                     "SELECT ticket FROM %s WHERE role_oid OPERATOR(pg_catalog.=) ANY "
-                                     "(ARRAY[$3, 0::pg_catalog.oid]) AND producer_id OPERATOR(pg_catalog.=) $1 "
-                                     "AND batch_seq OPERATOR(pg_catalog.=) $2 ORDER BY role_oid DESC",
-                                     "ingest_producer_batch", 3, check_types);
-        SPIPlanPtr insert = kept_plan(insert_plan,
-                                      "INSERT INTO %s (producer_id, batch_seq, ticket, role_oid) VALUES ($1, $2, $3, $4)",
-                                      "ingest_producer_batch", 4, types);
+        SPIPlanPtr resend =
+            kept_plan(resend_plan,
+                      "INSERT INTO %s (ticket, original_ticket, role_oid) VALUES ($1, $2, $3) "
+                      "ON CONFLICT DO NOTHING",
+                      "ingest_resend", 3, resend_types);
+        SPIPlanPtr dead =
+            kept_plan(dead_plan, "SELECT pg_catalog.count(*) FROM %s WHERE ticket OPERATOR(pg_catalog.=) $1",
+                      "ingest_dead_letter", 1, resend_types);
+        SPIPlanPtr check =
+            kept_plan(check_plan,
+                      "SELECT ticket FROM %s WHERE role_oid OPERATOR(pg_catalog.=) ANY "
+                      "(ARRAY[$3, 0::pg_catalog.oid]) AND producer_id OPERATOR(pg_catalog.=) $1 "
+                      "AND batch_seq OPERATOR(pg_catalog.=) $2 ORDER BY role_oid DESC",
+                      "ingest_producer_batch", 3, check_types);
+        SPIPlanPtr insert = kept_plan(
+            insert_plan, "INSERT INTO %s (producer_id, batch_seq, ticket, role_oid) VALUES ($1, $2, $3, $4)",
+            "ingest_producer_batch", 4, types);
         for (EntryRef &er : b.entries) {
             er.duplicate = false;
             if (!(er.e->flags & kEntryHasProducer))
                 continue;
-            Datum vals[4] = {PointerGetDatum(cstring_to_text_with_len(entry_producer(er.e), er.e->producer_len)),
-                             Int64GetDatum(er.e->batch_seq), Int64GetDatum((int64)er.e->ticket),
-                             ObjectIdGetDatum(er.e->roleid)};
+            Datum vals[4] = {
+                PointerGetDatum(cstring_to_text_with_len(entry_producer(er.e), er.e->producer_len)),
+                Int64GetDatum(er.e->batch_seq), Int64GetDatum((int64)er.e->ticket),
+                ObjectIdGetDatum(er.e->roleid)};
             Datum check_vals[3] = {vals[0], vals[1], vals[3]};
             // Not read-only: each check must see what this batch inserted before it.
             SPI_execute_plan(check, check_vals, nullptr, false, 1);
             if (SPI_processed > 0) {
                 bool isnull;
-                int64 seen = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+                int64 seen =
+                    DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
                 er.duplicate = (uint64_t)seen != er.e->ticket;
                 if (er.duplicate) {
                     // Remember the resend, and tell its caller what the original lost.
@@ -148,8 +153,8 @@ void mark_duplicates(WorkerBatch &b) {
                                    ObjectIdGetDatum(er.e->roleid)};
                     SPI_execute_plan(resend, rv, nullptr, false, 0);
                     SPI_execute_plan(dead, &rv[1], nullptr, true, 1);
-                    er.failed_before =
-                        (uint32_t)DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+                    er.failed_before = (uint32_t)DatumGetInt64(
+                        SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
                 }
             } else
                 SPI_execute_plan(insert, vals, nullptr, false, 0);
@@ -258,7 +263,8 @@ void store_dead_letters(const Group &g, const std::vector<DeadRow> &rows) {
         return;
     pg_guard([&] {
         static KeptPlan plan;
-        Oid types[10] = {INT8OID, INT4OID, OIDOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, TEXTARRAYOID, OIDOID};
+        Oid types[10] = {INT8OID,  INT4OID, OIDOID,  TEXTOID,      TEXTOID,
+                         BYTEAOID, TEXTOID, TEXTOID, TEXTARRAYOID, OIDOID};
         // The column list the raw row's fields belong to (NULL: all columns in table order).
         Datum columns = (Datum)0;
         if (!g.attnums.empty()) {
@@ -267,14 +273,16 @@ void store_dead_letters(const Group &g, const std::vector<DeadRow> &rows) {
                 char *name = get_attname(g.reloid, g.attnums[i], true);
                 names[i] = CStringGetTextDatum(name ? name : psprintf("#%d", g.attnums[i]));
             }
-            columns = PointerGetDatum(construct_array(names, (int)g.attnums.size(), TEXTOID, -1, false, TYPALIGN_INT));
+            columns = PointerGetDatum(
+                construct_array(names, (int)g.attnums.size(), TEXTOID, -1, false, TYPALIGN_INT));
         }
         SPI_connect();
-        SPIPlanPtr insert = kept_plan(plan,
-                                      "INSERT INTO %s (ticket, row_number, target, target_name, role_name, raw_data, "
-                                      "error, sqlstate, columns, role_oid) "
-                                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                                      "ingest_dead_letter", 10, types);
+        SPIPlanPtr insert =
+            kept_plan(plan,
+                      "INSERT INTO %s (ticket, row_number, target, target_name, role_name, raw_data, "
+                      "error, sqlstate, columns, role_oid) "
+                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                      "ingest_dead_letter", 10, types);
         char *relname = get_rel_name(g.reloid);
         char *rolname = GetUserNameFromId(g.roleid, true);
         for (const DeadRow &d : rows) {

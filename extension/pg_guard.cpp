@@ -7,9 +7,10 @@ void rethrow_pg_error(std::optional<PgError> &keep) {
     const ErrorData *src = keep->data();
     ErrorData *copy = (ErrorData *)palloc(sizeof(ErrorData));
     memcpy(copy, src, sizeof(ErrorData));
-    char **fields[] = {&copy->message,    &copy->detail,        &copy->detail_log,  &copy->hint,
-                       &copy->context,    &copy->backtrace,     &copy->schema_name, &copy->table_name,
-                       &copy->column_name, &copy->datatype_name, &copy->constraint_name, &copy->internalquery};
+    char **fields[] = {&copy->message,       &copy->detail,          &copy->detail_log,
+                       &copy->hint,          &copy->context,         &copy->backtrace,
+                       &copy->schema_name,   &copy->table_name,      &copy->column_name,
+                       &copy->datatype_name, &copy->constraint_name, &copy->internalquery};
     for (char **f : fields)
         if (*f)
             *f = pstrdup(*f);

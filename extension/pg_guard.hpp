@@ -93,10 +93,12 @@ class UserError : public std::exception {
 
 } // namespace pg_ingest
 
-#define PGI_FUNCTION(name)                                                                            \
-    extern "C" {                                                                                      \
-    PG_FUNCTION_INFO_V1(name);                                                                        \
-    }                                                                                                 \
-    static Datum name##_body(FunctionCallInfo fcinfo);                                                \
-    extern "C" Datum name(PG_FUNCTION_ARGS) { return pg_ingest::call_guarded(#name, name##_body, fcinfo); } \
+#define PGI_FUNCTION(name)                                                                                   \
+    extern "C" {                                                                                             \
+    PG_FUNCTION_INFO_V1(name);                                                                               \
+    }                                                                                                        \
+    static Datum name##_body(FunctionCallInfo fcinfo);                                                       \
+    extern "C" Datum name(PG_FUNCTION_ARGS) {                                                                \
+        return pg_ingest::call_guarded(#name, name##_body, fcinfo);                                          \
+    }                                                                                                        \
     static Datum name##_body(FunctionCallInfo fcinfo)

@@ -25,7 +25,8 @@ void check_insert_privilege(Oid reloid, const int16 *attnums, int natts, bool an
     Oid userid = GetUserId();
     Oid nsp = get_rel_namespace(reloid);
     if (!OidIsValid(nsp))
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", reloid)));
+        ereport(ERROR,
+                (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", reloid)));
     AclResult r = pg_namespace_aclcheck(nsp, userid, ACL_USAGE);
     if (r != ACLCHECK_OK)
         aclcheck_error(r, OBJECT_SCHEMA, get_namespace_name(nsp));

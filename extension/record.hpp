@@ -29,8 +29,8 @@ namespace pg_ingest {
 
 struct EnvelopeHeader {
     uint32_t dboid;
-    uint32_t xid;      // enqueuing (sub)transaction, or 0: insert only once it has committed
-    int32_t waiter;    // pgprocno of a backend waiting before its commit (cancellable), or -1
+    uint32_t xid;   // enqueuing (sub)transaction, or 0: insert only once it has committed
+    int32_t waiter; // pgprocno of a backend waiting before its commit (cancellable), or -1
     uint32_t nentries;
     uint64_t waiter_gen; // generation the waiter published in its WaitSlot
     int64_t enqueued_at; // TimestampTz of the hand-over
@@ -49,7 +49,9 @@ struct EnvelopeHeader {
 // Lanes per database; a worker owns a set of them (a bit mask, WorkerSlot::lanes).
 constexpr int kLanes = 32;
 
-inline int lane_of(const EnvelopeHeader *env) { return env->lane_key % kLanes; }
+inline int lane_of(const EnvelopeHeader *env) {
+    return env->lane_key % kLanes;
+}
 
 enum EntryFlags : uint16_t {
     kEntryHasProducer = 1, // exactly-once producer id + batch sequence present
@@ -98,9 +100,13 @@ inline const char *entry_producer(const EntryHeader *e) {
     return reinterpret_cast<const char *>(entry_attnums(e) + e->natts);
 }
 
-inline const char *entry_settings(const EntryHeader *e) { return entry_producer(e) + e->producer_len; }
+inline const char *entry_settings(const EntryHeader *e) {
+    return entry_producer(e) + e->producer_len;
+}
 
-inline const char *entry_data(const EntryHeader *e) { return entry_settings(e) + e->settings_len; }
+inline const char *entry_data(const EntryHeader *e) {
+    return entry_settings(e) + e->settings_len;
+}
 
 // Bytes of the column types a binary entry carries after its rows (0 for COPY text).
 inline uint32_t entry_types_len(const EntryHeader *e) {

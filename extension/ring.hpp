@@ -32,7 +32,9 @@ namespace pg_ingest {
 constexpr uint64_t kAlign = 16;
 constexpr uint64_t kStateMask = kAlign - 1;
 
-inline constexpr uint64_t align_up(uint64_t n) { return (n + kAlign - 1) & ~(kAlign - 1); }
+inline constexpr uint64_t align_up(uint64_t n) {
+    return (n + kAlign - 1) & ~(kAlign - 1);
+}
 
 enum RecState : uint64_t {
     kReady = 1,

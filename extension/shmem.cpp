@@ -28,7 +28,9 @@ Shared *shared = nullptr;
 static shmem_request_hook_type prev_shmem_request_hook = nullptr;
 static shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 
-static int wait_slot_count() { return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts + 1; }
+static int wait_slot_count() {
+    return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts + 1;
+}
 
 static Size shared_size() {
     Size size = MAXALIGN(sizeof(Shared));
@@ -140,9 +142,9 @@ void prefault_ring() {
 
 void shmem_require() {
     if (!shared)
-        throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                        "pg_ingest must be loaded via shared_preload_libraries",
-                        "Add pg_ingest to shared_preload_libraries in postgresql.conf and restart the server.");
+        throw UserError(
+            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "pg_ingest must be loaded via shared_preload_libraries",
+            "Add pg_ingest to shared_preload_libraries in postgresql.conf and restart the server.");
 }
 
 // Lock-free lookup; insertion of a new key under stats_lock. Returns nullptr when the table is

@@ -25,8 +25,8 @@ struct WorkerSlot {
     int state;
     pid_t pid;
     Latch *latch;
-    int start_attempts; // consecutive starts that did not get connected (e.g. database dropped)
-    std::atomic<int> exiting; // set while the worker decides to exit idle (see try_idle_exit)
+    int start_attempts;         // consecutive starts that did not get connected (e.g. database dropped)
+    std::atomic<int> exiting;   // set while the worker decides to exit idle (see try_idle_exit)
     std::atomic<int> recovered; // its worker copied the logged envelopes of earlier boots into the ring
     // A group whose code ignored the cancel at ingest.group_timeout ended the worker (insert.cpp):
     // its restart dead-letters that group instead of running it again. Written by the worker's
@@ -38,10 +38,10 @@ struct WorkerSlot {
     // and takes lanes nobody owns; another worker may add lanes to it (sharing). The generation
     // moves with every change, and also when the worker must scan again from the tail.
     std::atomic<uint64_t> lanes;
-    std::atomic<uint64_t> scan_low; // lowest ring position this worker may still read
-    std::atomic<uint64_t> done_pos; // every record of this database below it is handled
+    std::atomic<uint64_t> scan_low;   // lowest ring position this worker may still read
+    std::atomic<uint64_t> done_pos;   // every record of this database below it is handled
     std::atomic<uint64_t> commit_lsn; // end of this worker's latest commit record
-    ConditionVariable done_cv;      // broadcast after each batch
+    ConditionVariable done_cv;        // broadcast after each batch
 };
 
 // WaitSlot::word = generation << 2 | state. A backend waiting before its commit publishes
@@ -101,7 +101,7 @@ void shmem_require(); // errors unless the library was preloaded and shared memo
 // page fault on every 4 kB ring page the first time the head passes it, which on a VM doubled the
 // cost of a single-row enqueue (docs/PERFORMANCE.md). Cannot fail, never reads or writes the ring.
 void prefault_ring_range(uint64_t pos, uint64_t len); // the chunks [pos, pos + len) touches
-void prefault_ring();                                   // all of it (the worker, which reads everywhere)
+void prefault_ring();                                 // all of it (the worker, which reads everywhere)
 TableStats *table_stats(Oid dboid, Oid reloid, bool create);
 // Whether this process found the statistics array full since the last call: the worker then
 // reclaims at once rather than at its next periodic pruning.

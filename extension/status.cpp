@@ -37,14 +37,15 @@ PGI_FUNCTION(pg_ingest_table_stats) {
             bool may_read_error = read_all;
             if (!may_read_error && (Oid)(key >> 32) == MyDatabaseId) {
                 bool missing = false;
-                may_read_error = pg_class_aclcheck_ext((Oid)(key & 0xffffffff), me, ACL_SELECT, &missing) ==
-                                     ACLCHECK_OK &&
-                                 !missing;
+                may_read_error =
+                    pg_class_aclcheck_ext((Oid)(key & 0xffffffff), me, ACL_SELECT, &missing) == ACLCHECK_OK &&
+                    !missing;
             }
             Datum v[14];
             bool n[14] = {false};
-            uint64_t enq = ts->rows_enqueued.load(), com = ts->rows_committed.load(), fail = ts->rows_failed.load(),
-                     disc = ts->rows_discarded.load(), batches = ts->batches.load();
+            uint64_t enq = ts->rows_enqueued.load(), com = ts->rows_committed.load(),
+                     fail = ts->rows_failed.load(), disc = ts->rows_discarded.load(),
+                     batches = ts->batches.load();
             v[0] = ObjectIdGetDatum((Oid)(key >> 32));
             v[1] = ObjectIdGetDatum((Oid)(key & 0xffffffff));
             v[2] = Int64GetDatum((int64)enq);

@@ -101,7 +101,9 @@ static uint64 max_row_bytes() {
 // ---------------------------------------------------------------------------------------------
 // Tickets and slices.
 
-uint64 new_ticket() { return shared->next_ticket.fetch_add(1, std::memory_order_relaxed); }
+uint64 new_ticket() {
+    return shared->next_ticket.fetch_add(1, std::memory_order_relaxed);
+}
 
 // A transaction's rows live in buffers of up to a few MB (arrays, bulk calls), freed when it
 // ends. With glibc's defaults a freed buffer of 128kB or more is handed back to the kernel at once
@@ -115,9 +117,11 @@ void keep_freed_memory() {
     mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
 }
 
-static Pending *new_pending(const Target &t, const int16 *attnums, int natts, uint64 ticket, uint32 first_row) {
+static Pending *new_pending(const Target &t, const int16 *attnums, int natts, uint64 ticket,
+                            uint32 first_row) {
     if (!buf.pending_cxt) {
-        buf.pending_cxt = AllocSetContextCreate(TopMemoryContext, "pg_ingest pending rows", ALLOCSET_DEFAULT_SIZES);
+        buf.pending_cxt =
+            AllocSetContextCreate(TopMemoryContext, "pg_ingest pending rows", ALLOCSET_DEFAULT_SIZES);
         keep_freed_memory();
     }
     MemoryContext old = MemoryContextSwitchTo(buf.pending_cxt);
@@ -141,14 +145,15 @@ static Pending *new_pending(const Target &t, const int16 *attnums, int natts, ui
 
 static void check_row_size(const Target &t, uint64 row_bytes) {
     if (row_bytes > max_row_bytes())
-        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-                        errmsg("row for \"%s\" is too large for pg_ingest: %llu bytes", t.relname,
-                               (unsigned long long)row_bytes),
-                        errdetail("The limit is %llu bytes (ingest.max_record_size = %dkB, ingest.ring_size = %dkB).",
-                                  (unsigned long long)max_row_bytes(), guc_max_record_size_kb, guc_ring_size_kb),
-                        errhint("Raise ingest.max_record_size, or insert rows this large directly.")));
+        ereport(
+            ERROR,
+            (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+             errmsg("row for \"%s\" is too large for pg_ingest: %llu bytes", t.relname,
+                    (unsigned long long)row_bytes),
+             errdetail("The limit is %llu bytes (ingest.max_record_size = %dkB, ingest.ring_size = %dkB).",
+                       (unsigned long long)max_row_bytes(), guc_max_record_size_kb, guc_ring_size_kb),
+             errhint("Raise ingest.max_record_size, or insert rows this large directly.")));
 }
-
 
 static void maybe_spill();
 
@@ -208,19 +213,23 @@ static uint64 envelope_size(Pending *from, Pending *until) {
 static uint64 reserve_or_wait(uint64 len) {
     Ring *ring = shared->ring;
     if (buf.spilled_bytes + len > ring->capacity / 4 * 3)
-        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-                        errmsg("transaction enqueues more rows than the pg_ingest ring can hold until it commits"),
-                        errdetail("It has handed over %llu bytes and needs %llu more; a transaction may hold at most "
-                                  "3/4 of ingest.ring_size (%dkB).",
-                                  (unsigned long long)buf.spilled_bytes, (unsigned long long)len, guc_ring_size_kb),
-                        errhint("Commit in smaller transactions, use COPY for very large loads, or raise "
-                                "ingest.ring_size.")));
+        ereport(
+            ERROR,
+            (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+             errmsg("transaction enqueues more rows than the pg_ingest ring can hold until it commits"),
+             errdetail("It has handed over %llu bytes and needs %llu more; a transaction may hold at most "
+                       "3/4 of ingest.ring_size (%dkB).",
+                       (unsigned long long)buf.spilled_bytes, (unsigned long long)len, guc_ring_size_kb),
+             errhint("Commit in smaller transactions, use COPY for very large loads, or raise "
+                     "ingest.ring_size.")));
     // The last part of the ring is the workers': rows that a role's trigger enqueues from inside
     // a worker are handed over at the worker's commit, and if backends could fill the ring with
     // that database's rows, the commit that would drain them could never get room.
     uint64 headroom = am_ingest_worker ? 0 : Min(ring->capacity / 16, (uint64)4 * 1024 * 1024);
     uint64 pos;
-    auto try_reserve = [&] { return ring->used() + len + headroom <= ring->capacity && ring->reserve(len, &pos); };
+    auto try_reserve = [&] {
+        return ring->used() + len + headroom <= ring->capacity && ring->reserve(len, &pos);
+    };
     if (try_reserve())
         return pos;
     TimestampTz start = GetCurrentTimestamp();
@@ -234,15 +243,17 @@ static uint64 reserve_or_wait(uint64 len) {
         if (waited >= guc_enqueue_timeout_ms || am_ingest_worker) {
             ConditionVariableCancelSleep();
             pgstat_report_wait_end();
-            ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-                            errmsg("pg_ingest ring is full"),
-                            errdetail("No room for %llu bytes in the %dkB ring (ingest.ring_size) after waiting %d ms "
-                                      "(ingest.enqueue_timeout); %llu bytes are queued.",
-                                      (unsigned long long)len, guc_ring_size_kb, guc_enqueue_timeout_ms,
-                                      (unsigned long long)ring->used()),
-                            errhint("Check ingest_status for a stalled worker, or raise ingest.ring_size.")));
+            ereport(
+                ERROR,
+                (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED), errmsg("pg_ingest ring is full"),
+                 errdetail("No room for %llu bytes in the %dkB ring (ingest.ring_size) after waiting %d ms "
+                           "(ingest.enqueue_timeout); %llu bytes are queued.",
+                           (unsigned long long)len, guc_ring_size_kb, guc_enqueue_timeout_ms,
+                           (unsigned long long)ring->used()),
+                 errhint("Check ingest_status for a stalled worker, or raise ingest.ring_size.")));
         }
-        ConditionVariableTimedSleep(&shared->space_cv, Min(100, guc_enqueue_timeout_ms - waited), PG_WAIT_EXTENSION);
+        ConditionVariableTimedSleep(&shared->space_cv, Min(100, guc_enqueue_timeout_ms - waited),
+                                    PG_WAIT_EXTENSION);
     }
     ConditionVariableCancelSleep();
     pgstat_report_wait_end();
@@ -344,8 +355,10 @@ static uint64 hand_over(Pending *from, Pending *until, TransactionId xid, int wa
 static void remember_spill(uint64 pos) {
     if (buf.n_spilled == buf.max_spilled) {
         buf.max_spilled = buf.max_spilled ? buf.max_spilled * 2 : 16;
-        buf.spilled_pos = (uint64 *)(buf.spilled_pos ? repalloc(buf.spilled_pos, sizeof(uint64) * buf.max_spilled)
-                                             : MemoryContextAlloc(TopMemoryContext, sizeof(uint64) * buf.max_spilled));
+        buf.spilled_pos =
+            (uint64 *)(buf.spilled_pos
+                           ? repalloc(buf.spilled_pos, sizeof(uint64) * buf.max_spilled)
+                           : MemoryContextAlloc(TopMemoryContext, sizeof(uint64) * buf.max_spilled));
     }
     buf.spilled_pos[buf.n_spilled++] = pos;
 }
@@ -384,7 +397,9 @@ static void maybe_spill() {
     buf.pending_tail = link;
 }
 
-bool txn_has_rows() { return buf.pending_head != nullptr || buf.n_spilled > 0; }
+bool txn_has_rows() {
+    return buf.pending_head != nullptr || buf.n_spilled > 0;
+}
 
 static void reset_pending() {
     buf.pending_head = nullptr;
@@ -399,7 +414,9 @@ static void reset_pending() {
 // ---------------------------------------------------------------------------------------------
 // Waiting for the worker.
 
-static WaitSlot *my_wait_slot() { return &shared->waits[MyProc->pgprocno]; }
+static WaitSlot *my_wait_slot() {
+    return &shared->waits[MyProc->pgprocno];
+}
 
 enum class WaitFor {
     kDoneBeforeCommit,     // no xid: until the worker committed the rows; cancellable
@@ -441,14 +458,17 @@ static void wait_for_worker(uint64 pos, WaitFor what, uint64 gen) {
                     pgstat_report_wait_end();
                     wake_workers(MyDatabaseId); // one may be waiting for our decision
                     CHECK_FOR_INTERRUPTS();
-                    ereport(ERROR,
-                            (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-                             errmsg("timed out after %d ms waiting for pg_ingest to commit this transaction's rows",
-                                    guc_wait_timeout_ms),
-                             errdetail("The rows were withdrawn and will not be inserted (ingest.wait_timeout)."),
-                             errhint("If this transaction holds a lock the worker needs (e.g. on the target table, "
-                                     "or a key it inserts), the worker cannot insert until it ends: commit first, "
-                                     "or set ingest.wait_for_commit = off.")));
+                    ereport(
+                        ERROR,
+                        (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+                         errmsg(
+                             "timed out after %d ms waiting for pg_ingest to commit this transaction's rows",
+                             guc_wait_timeout_ms),
+                         errdetail("The rows were withdrawn and will not be inserted (ingest.wait_timeout)."),
+                         errhint(
+                             "If this transaction holds a lock the worker needs (e.g. on the target table, "
+                             "or a key it inserts), the worker cannot insert until it ends: commit first, "
+                             "or set ingest.wait_for_commit = off.")));
                 }
                 // The worker got there first: it is committing the rows, so wait for it (no
                 // timeout: acknowledging now would skip the flush below).
@@ -469,9 +489,10 @@ static void wait_for_worker(uint64 pos, WaitFor what, uint64 gen) {
                 // Committed already; a cancel or terminate request ends the wait, not the rows.
                 pgstat_report_wait_end();
                 QueryCancelPending = false;
-                ereport(WARNING, (errmsg("canceling the wait for pg_ingest to commit this transaction's rows"),
-                                  errdetail("The transaction has committed; its rows stay queued and will be "
-                                            "inserted. Check them with ingest_ticket_status().")));
+                ereport(WARNING,
+                        (errmsg("canceling the wait for pg_ingest to commit this transaction's rows"),
+                         errdetail("The transaction has committed; its rows stay queued and will be "
+                                   "inserted. Check them with ingest_ticket_status().")));
                 return;
             }
         }
@@ -494,17 +515,18 @@ static void wait_for_worker(uint64 pos, WaitFor what, uint64 gen) {
     }
     uint64 failed = ws->failed_rows.load(std::memory_order_acquire);
     if (failed)
-        ereport(WARNING, (errcode(ERRCODE_PGI_ROWS_REJECTED),
-                          errmsg("pg_ingest rejected %llu row(s) of this transaction", (unsigned long long)failed),
-                          errdetail_internal(PGI_REJECTED_DETAIL_KEY "%llu", (unsigned long long)failed),
-                          errhint("They were stored in ingest_dead_letter with the reason; "
-                                  "ingest_dead_letters(ticket) lists them.")));
+        ereport(WARNING,
+                (errcode(ERRCODE_PGI_ROWS_REJECTED),
+                 errmsg("pg_ingest rejected %llu row(s) of this transaction", (unsigned long long)failed),
+                 errdetail_internal(PGI_REJECTED_DETAIL_KEY "%llu", (unsigned long long)failed),
+                 errhint("They were stored in ingest_dead_letter with the reason; "
+                         "ingest_dead_letters(ticket) lists them.")));
 }
 
 // Like SET LOCAL synchronous_commit, for this transaction's commit record (undone at its end).
 static void set_local_synchronous_commit(const char *value) {
-    (void)set_config_option("synchronous_commit", value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
-                            false);
+    (void)set_config_option("synchronous_commit", value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true,
+                            0, false);
 }
 
 static void hand_over_at_commit(bool pre_commit) {
@@ -601,10 +623,12 @@ static void on_xact(XactEvent event, void *) {
                 // Something after our pre-commit step failed (e.g. a NOTIFY queue that is full).
                 buf.handed_over_without_xid = false;
                 pg_guard([] {
-                    ereport(WARNING,
-                            (errmsg("this transaction failed after pg_ingest took its rows; they are inserted "
-                                    "although the transaction rolled back"),
-                             errdetail("Check the tickets of its ingest_enqueue calls with ingest_ticket_status().")));
+                    ereport(
+                        WARNING,
+                        (errmsg("this transaction failed after pg_ingest took its rows; they are inserted "
+                                "although the transaction rolled back"),
+                         errdetail(
+                             "Check the tickets of its ingest_enqueue calls with ingest_ticket_status().")));
                 });
             }
             // A worker holding our inserted rows waits to see how we end.

@@ -38,9 +38,9 @@ struct SliceWriter {
     int64 batch_seq = 0;
     uint32 rows = 0;
     Pending *cur = nullptr;
-    bool pinned_formats = false;     // the rows were written with StableFormats (the row form)
-    const uint32 *types = nullptr;   // binary rows (COPY BINARY tuples): the natts column types
-    const char *settings = nullptr;  // captured with the first slice (copy_format.cpp)
+    bool pinned_formats = false;    // the rows were written with StableFormats (the row form)
+    const uint32 *types = nullptr;  // binary rows (COPY BINARY tuples): the natts column types
+    const char *settings = nullptr; // captured with the first slice (copy_format.cpp)
     uint32 settings_len = 0;
 
     // Appends one row: n bytes at p, plus a newline when the bytes do not end in one.

@@ -50,8 +50,18 @@ extern "C" PGDLLEXPORT void pg_ingest_launcher_main(Datum arg);
 namespace pg_ingest {
 
 // Columns of ingest_queue (pg_ingest--0.2.0--0.3.0.sql) and their types.
-enum QueueColumn { kQId = 1, kQBoot, kQSysid, kQDatoid, kQEnqueuedAt, kQNentries, kQEntries, kQNatts = kQEntries };
-static const Oid kQueueTypes[kQNatts] = {INT8OID, INT8OID, INT8OID, OIDOID, TIMESTAMPTZOID, INT4OID, BYTEAOID};
+enum QueueColumn {
+    kQId = 1,
+    kQBoot,
+    kQSysid,
+    kQDatoid,
+    kQEnqueuedAt,
+    kQNentries,
+    kQEntries,
+    kQNatts = kQEntries
+};
+static const Oid kQueueTypes[kQNatts] = {INT8OID,        INT8OID, INT8OID, OIDOID,
+                                         TIMESTAMPTZOID, INT4OID, BYTEAOID};
 
 // Only pg_ingest's own table, with exactly our layout: a table some role created under that name
 // in the extension's schema of a database not yet updated to 0.3.0 must never be written to or
@@ -167,8 +177,9 @@ static bool delete_by_tid(Relation rel, Snapshot snap, const EnvelopeHeader *env
 // The slow way, when the tuple id did not match (the table was rewritten): by id, a scan.
 static bool delete_by_id(Oid relid, uint64 id) {
     SPI_connect();
-    const char *sql = psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1",
-                               quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), "ingest_queue"));
+    const char *sql =
+        psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1",
+                 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), "ingest_queue"));
     Oid types[1] = {INT8OID};
     Datum args[1] = {Int64GetDatum((int64)id)};
     if (SPI_execute_with_args(sql, 1, types, args, nullptr, false, 0) != SPI_OK_DELETE)
@@ -257,7 +268,8 @@ static bool entries_well_formed(const char *p, uint64 len, int32 n) {
         const EntryHeader *e = reinterpret_cast<const EntryHeader *>(p + off);
         if ((e->flags & kEntryBinary) && e->natts == 0)
             return false;
-        uint64 need = entry_size(e->natts, e->producer_len, e->settings_len, (uint64)e->data_len + entry_types_len(e));
+        uint64 need =
+            entry_size(e->natts, e->producer_len, e->settings_len, (uint64)e->data_len + entry_types_len(e));
         if (e->len != need || e->len % kAlign != 0 || off + e->len > len)
             return false;
         off += e->len;
@@ -280,7 +292,8 @@ bool recover_logged(uint64_t *after_id, uint64_t *recovered) {
             const char *sql = psprintf(
                 "SELECT ctid, id, nentries, enqueued_at, entries FROM %s "
                 "WHERE boot OPERATOR(pg_catalog.<>) $1 AND id OPERATOR(pg_catalog.>) $2 "
-                "AND sysid OPERATOR(pg_catalog.=) $3 AND datoid OPERATOR(pg_catalog.=) $4 ORDER BY id LIMIT 64",
+                "AND sysid OPERATOR(pg_catalog.=) $3 AND datoid OPERATOR(pg_catalog.=) $4 ORDER BY id LIMIT "
+                "64",
                 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), "ingest_queue"));
             Oid types[4] = {INT8OID, INT8OID, INT8OID, OIDOID};
             Datum args[4] = {Int64GetDatum((int64)shared->boot), Int64GetDatum((int64)*after_id),
@@ -300,17 +313,19 @@ bool recover_logged(uint64_t *after_id, uint64_t *recovered) {
                     TimestampTz at = DatumGetTimestampTz(SPI_getbinval(t, d, 4, &isnull));
                     bytea *entries = DatumGetByteaPP(SPI_getbinval(t, d, 5, &isnull)); // detoasted
                     if (kEnvelopeOverhead + VARSIZE_ANY_EXHDR(entries) > shared->ring->capacity / 4 * 3) {
-                        ereport(WARNING, (errmsg("pg_ingest: ingest_queue row %llu (%llu bytes) does not fit in the "
-                                                 "ring; left in place",
-                                                 (unsigned long long)id,
-                                                 (unsigned long long)VARSIZE_ANY_EXHDR(entries)),
-                                          errhint("Raise ingest.ring_size to what it was when it was enqueued.")));
+                        ereport(
+                            WARNING,
+                            (errmsg("pg_ingest: ingest_queue row %llu (%llu bytes) does not fit in the "
+                                    "ring; left in place",
+                                    (unsigned long long)id, (unsigned long long)VARSIZE_ANY_EXHDR(entries)),
+                             errhint("Raise ingest.ring_size to what it was when it was enqueued.")));
                         *after_id = id;
                         continue;
                     }
                     if (!entries_well_formed(VARDATA_ANY(entries), VARSIZE_ANY_EXHDR(entries), nentries)) {
-                        ereport(WARNING, (errmsg("pg_ingest: ingest_queue row %llu is malformed; left in place",
-                                                 (unsigned long long)id)));
+                        ereport(WARNING,
+                                (errmsg("pg_ingest: ingest_queue row %llu is malformed; left in place",
+                                        (unsigned long long)id)));
                         *after_id = id;
                         continue;
                     }
@@ -344,7 +359,7 @@ void register_launcher() {
     memset(&bgw, 0, sizeof(bgw));
     bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
     bgw.bgw_start_time = BgWorkerStart_RecoveryFinished; // on a standby: once promoted
-    bgw.bgw_restart_time = 10;                            // runs again after a crash-restart
+    bgw.bgw_restart_time = 10;                           // runs again after a crash-restart
     strlcpy(bgw.bgw_library_name, "pg_ingest", BGW_MAXLEN);
     strlcpy(bgw.bgw_function_name, "pg_ingest_launcher_main", BGW_MAXLEN);
     strlcpy(bgw.bgw_name, "pg_ingest launcher", BGW_MAXLEN);
@@ -402,8 +417,10 @@ static std::vector<Oid> launch_all(const std::vector<Oid> &dbs) {
                 launcher_sleep(1000); // every slot busy: wait for one
         }
         if (!started) {
-            ereport(LOG, (errmsg("pg_ingest launcher: no worker slot for database %u now; trying again in a minute",
-                                 db)));
+            ereport(
+                LOG,
+                (errmsg("pg_ingest launcher: no worker slot for database %u now; trying again in a minute",
+                        db)));
             skipped.push_back(db);
             continue;
         }

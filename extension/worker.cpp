@@ -82,7 +82,9 @@ struct WithdrawnEnvelope {
     std::vector<uint64_t> pos;
 };
 
-static Ring *ring() { return shared->ring; }
+static Ring *ring() {
+    return shared->ring;
+}
 
 static void wake_waiter(EnvelopeHeader *env) {
     if (env->waiter >= 0 && env->waiter < (int)ProcGlobal->allProcCount)
@@ -152,7 +154,6 @@ static void discard_dropped_databases(const WorkerBatch &b) {
         discard_envelope(u.first);
     }
 }
-
 
 // Scans the ring from scan_low and takes this database's ready envelopes of this worker's lanes,
 // up to the batch limits. Envelopes of a (sub)transaction still in progress are left for later;
@@ -241,7 +242,6 @@ static WorkerBatch collect_once(bool *adopted) {
     return b;
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // One batch: insert, confirm the waiters, commit, finish; retry or isolate bad rows on error.
 
@@ -284,7 +284,8 @@ static void confirm_waiters(const WorkerBatch &b) {
         TransactionId xid = mc.first;
         while (pg_guard([&] { return TransactionIdIsInProgress(xid); }))
             pg_guard([] {
-                (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
+                (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+                                PG_WAIT_EXTENSION);
                 ResetLatch(MyLatch);
                 CHECK_FOR_INTERRUPTS();
             });
@@ -292,7 +293,6 @@ static void confirm_waiters(const WorkerBatch &b) {
             throw WithdrawnEnvelope{{mc.second}};
     }
 }
-
 
 // One attempt at the whole batch, in one transaction. isolate_bad_rows = false: each group in one
 // COPY, no subtransactions (the fast path). true: bisect failing groups, dead-letter bad rows.
@@ -328,7 +328,6 @@ static void attempt_batch(WorkerBatch &b, bool isolate_bad_rows) {
         pgstat_report_activity(STATE_IDLE, nullptr);
     });
 }
-
 
 // Marks everything done after the commit and tells waiters and the statistics.
 static void finish_batch(const WorkerBatch &b) {
@@ -395,13 +394,13 @@ static void sleep_ms(long ms) {
     });
 }
 
-
 // The extension is gone while rows were queued (DROP EXTENSION refuses while this database has
 // rows queued, but rows enqueued meanwhile may remain): there is nowhere to put them any more.
 // Their tickets and counts are logged (not their contents) and they are marked done.
 static void drop_orphaned(WorkerBatch &b) {
-    ereport(WARNING, (errmsg("pg_ingest is no longer installed in database %u: %llu queued rows are discarded",
-                             my_db, (unsigned long long)b.rows)));
+    ereport(WARNING,
+            (errmsg("pg_ingest is no longer installed in database %u: %llu queued rows are discarded", my_db,
+                    (unsigned long long)b.rows)));
     for (EntryRef &er : b.entries) {
         // Tickets and counts only: the rows' contents may be anyone's data.
         ereport(LOG, (errmsg("pg_ingest discarded %u rows of ticket %llu for table %u", er.e->nrows,
@@ -490,9 +489,10 @@ static bool process_batch(WorkerBatch &b) {
             // later rather than lose them. Not during shutdown, which must complete: the rows stay
             // in the ring, which a shutdown loses (said in the log, with the count).
             if (got_sigterm) {
-                ereport(WARNING, (errmsg("pg_ingest: shutting down with a batch of %llu rows that could not be "
-                                         "stored: %s",
-                                         (unsigned long long)b.rows, e.what())));
+                ereport(WARNING,
+                        (errmsg("pg_ingest: shutting down with a batch of %llu rows that could not be "
+                                "stored: %s",
+                                (unsigned long long)b.rows, e.what())));
                 return false;
             }
             ereport(LOG, (errmsg("pg_ingest: could not store batch of %llu rows: %s; retrying in 10 s",
@@ -583,7 +583,8 @@ struct LoadMeter {
             waiters |= envelope_of(ring(), pos)->waiter >= 0;
         // Someone waits: linger only briefly (each waiter pays it in latency), and only when the
         // measured rate says it would at least double the batch.
-        long us = waiters ? std::min(kWaiterLingerUs, guc_flush_interval_ms * 1000L) : guc_flush_interval_ms * 1000L;
+        long us = waiters ? std::min(kWaiterLingerUs, guc_flush_interval_ms * 1000L)
+                          : guc_flush_interval_ms * 1000L;
         double expected = rows_per_ms * us / 1000.0;
         return expected >= (double)b.rows ? us : 0;
     }
@@ -598,7 +599,8 @@ static void test_delay() {
         if (left <= 0 || got_sigterm)
             return;
         pg_guard([&] {
-            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left, PG_WAIT_EXTENSION);
+            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left,
+                            PG_WAIT_EXTENSION);
             ResetLatch(MyLatch);
             CHECK_FOR_INTERRUPTS();
             if (ConfigReloadPending) {
@@ -648,7 +650,8 @@ static void share_on_backlog(const WorkerBatch &b, const BusyMeter &busy) {
     if (may_start)
         last_start = now;
     if (share_lanes(my_slot, my_db, guc_workers_per_database, may_start, b.lanes_busy))
-        ereport(DEBUG1, (errmsg("pg_ingest worker for database %u shares its lanes with another worker", my_db)));
+        ereport(DEBUG1,
+                (errmsg("pg_ingest worker for database %u shares its lanes with another worker", my_db)));
 }
 
 static void worker_loop() {
@@ -718,9 +721,10 @@ static void worker_loop() {
         // One that recovered rows leaves after 5 s idle, so that after a crash the launcher's
         // probes do not hold worker slots other databases need.
         int64 idle_us = GetCurrentTimestamp() - last_work;
-        bool idle_long = (probing && !recovering && (!did_work || idle_us > kProbeIdleUs)) ||
-                         (guc_worker_idle_timeout_s > 0 && idle_us > (int64)guc_worker_idle_timeout_s * USECS_PER_SEC) ||
-                         (idle_us > kSharedIdleUs && !recovering && other_workers(my_db));
+        bool idle_long =
+            (probing && !recovering && (!did_work || idle_us > kProbeIdleUs)) ||
+            (guc_worker_idle_timeout_s > 0 && idle_us > (int64)guc_worker_idle_timeout_s * USECS_PER_SEC) ||
+            (idle_us > kSharedIdleUs && !recovering && other_workers(my_db));
         if (!draining && idle_long && b.first_pending == UINT64_MAX && try_idle_exit(my_slot, my_db)) {
             my_slot = nullptr;
             if (probing && !did_work)
@@ -731,7 +735,8 @@ static void worker_loop() {
             proc_exit(0); // code 0: not restarted; the next hand-over starts a new worker
         }
         pg_guard([] {
-            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
+                            PG_WAIT_EXTENSION);
             ResetLatch(MyLatch);
         });
     }
@@ -768,10 +773,11 @@ void pg_ingest_worker_main(Datum arg) {
     if (helping)
         my_slot->recovered.store(1, std::memory_order_release); // the first worker recovers
     if (my_slot->poison_ticket != 0)
-        ereport(LOG, (errmsg("pg_ingest worker restarted: the rows of table %u enqueued by role %u (ticket %llu) ran "
-                             "past ingest.group_timeout after its cancel; they are dead-lettered, not run again",
-                             my_slot->poison_rel, my_slot->poison_role,
-                             (unsigned long long)my_slot->poison_ticket)));
+        ereport(
+            LOG,
+            (errmsg("pg_ingest worker restarted: the rows of table %u enqueued by role %u (ticket %llu) ran "
+                    "past ingest.group_timeout after its cancel; they are dead-lettered, not run again",
+                    my_slot->poison_rel, my_slot->poison_role, (unsigned long long)my_slot->poison_ticket)));
     // Durability comes from the waiters' XLogFlush (see finish_batch), not from this process.
     SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
     // Statement snapshots (wal_queue.cpp reads ingest_queue rows of transactions that committed

@@ -36,7 +36,9 @@ bool am_ingest_worker = false;
     return from == kSlotRunning;
 }
 
-static uint32_t lane_mask(const WorkerSlot *w) { return (uint32_t)w->lanes.load(std::memory_order_acquire); }
+static uint32_t lane_mask(const WorkerSlot *w) {
+    return (uint32_t)w->lanes.load(std::memory_order_acquire);
+}
 
 // Under shared->lock: gives w exactly these lanes, in a new generation.
 static void set_lanes(WorkerSlot *w, uint32_t mask) {
@@ -187,7 +189,8 @@ static const char *start_worker_locked(Oid dboid, bool probe = false, bool helpe
         if (shared->workers[i].state == kSlotFree)
             idx = i;
     if (idx < 0)
-        return psprintf("all %d pg_ingest workers (ingest.max_workers) serve other databases", shared->nworkers);
+        return psprintf("all %d pg_ingest workers (ingest.max_workers) serve other databases",
+                        shared->nworkers);
     WorkerSlot *w = &shared->workers[idx];
     set_slot_state(w, kSlotStarting, dboid);
     if (register_worker(idx, dboid, probe, helper))
@@ -205,8 +208,8 @@ void ensure_worker(Oid dboid) {
     LWLockRelease(shared->lock);
     if (why)
         ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-                        errmsg("could not start a pg_ingest worker for database \"%s\": %s", get_database_name(dboid),
-                               why),
+                        errmsg("could not start a pg_ingest worker for database \"%s\": %s",
+                               get_database_name(dboid), why),
                         errhint("Raise ingest.max_workers or max_worker_processes and restart the server.")));
 }
 
@@ -337,10 +340,14 @@ bool share_lanes(WorkerSlot *slot, Oid dboid, int max_workers, bool may_start, u
                     odd = !odd;
                 }
             set_lanes(slot, mine & ~give);
-            if (idle->scan_low.load(std::memory_order_relaxed) > slot->scan_low.load(std::memory_order_relaxed))
-                idle->scan_low.store(slot->scan_low.load(std::memory_order_relaxed), std::memory_order_release);
-            if (idle->done_pos.load(std::memory_order_relaxed) > slot->done_pos.load(std::memory_order_relaxed))
-                idle->done_pos.store(slot->done_pos.load(std::memory_order_relaxed), std::memory_order_release);
+            if (idle->scan_low.load(std::memory_order_relaxed) >
+                slot->scan_low.load(std::memory_order_relaxed))
+                idle->scan_low.store(slot->scan_low.load(std::memory_order_relaxed),
+                                     std::memory_order_release);
+            if (idle->done_pos.load(std::memory_order_relaxed) >
+                slot->done_pos.load(std::memory_order_relaxed))
+                idle->done_pos.store(slot->done_pos.load(std::memory_order_relaxed),
+                                     std::memory_order_release);
             set_lanes(idle, give);
             if (idle->latch)
                 SetLatch(idle->latch);

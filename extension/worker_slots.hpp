@@ -13,10 +13,11 @@ namespace pg_ingest {
 extern bool am_ingest_worker;
 
 // Called by backends.
-WorkerSlot *find_worker(Oid dboid);     // a slot serving dboid, or nullptr
-void ensure_worker(Oid dboid);          // before handing rows over: a worker exists, or an error
-void notify_worker(Oid dboid, int lane); // after publishing into lane: wake (or start) its worker; cannot fail
-void wake_workers(Oid dboid);           // a worker may wait for this backend's decision: wake them all
+WorkerSlot *find_worker(Oid dboid); // a slot serving dboid, or nullptr
+void ensure_worker(Oid dboid);      // before handing rows over: a worker exists, or an error
+void notify_worker(Oid dboid,
+                   int lane); // after publishing into lane: wake (or start) its worker; cannot fail
+void wake_workers(Oid dboid); // a worker may wait for this backend's decision: wake them all
 // The lowest done_pos of dboid's workers (UINT64_MAX: none), and the slot that has it.
 uint64_t db_done_pos(Oid dboid, WorkerSlot **slowest);
 uint64_t db_commit_lsn(Oid dboid); // the latest commit of dboid's workers

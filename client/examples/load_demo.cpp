@@ -20,8 +20,8 @@ bool create_table(const std::string &conninfo, const std::string &table) {
     PGconn *c = PQconnectdb(conninfo.c_str());
     bool ok = PQstatus(c) == CONNECTION_OK;
     if (ok) {
-        std::string sql = "CREATE TABLE IF NOT EXISTS " + table +
-                          " (id bigint, at timestamptz, kind text, payload jsonb)";
+        std::string sql =
+            "CREATE TABLE IF NOT EXISTS " + table + " (id bigint, at timestamptz, kind text, payload jsonb)";
         PGresult *r = PQexec(c, sql.c_str());
         ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         if (!ok)

@@ -29,7 +29,8 @@ int main(int argc, char **argv) {
     for (int i = 5; i < argc; i++) {
         std::string kv = argv[i];
         size_t eq = kv.find('=');
-        pgingest::Status s = eq == std::string::npos ? pgingest::Status() : config.set(kv.substr(0, eq), kv.substr(eq + 1));
+        pgingest::Status s =
+            eq == std::string::npos ? pgingest::Status() : config.set(kv.substr(0, eq), kv.substr(eq + 1));
         if (eq == std::string::npos || !s.ok()) {
             std::fprintf(stderr, "bad setting %s\n", argv[i]);
             return 2;

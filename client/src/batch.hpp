@@ -69,8 +69,8 @@ class BatchBuilder {
   public:
     using Resolve = std::function<Table(const TableSpec *)>;
     // buffers: where new batches take their buffer from (none: allocated).
-    BatchBuilder(std::size_t max_rows, std::size_t max_bytes, std::chrono::milliseconds linger, Resolve resolve,
-                 BufferPool *buffers = nullptr);
+    BatchBuilder(std::size_t max_rows, std::size_t max_bytes, std::chrono::milliseconds linger,
+                 Resolve resolve, BufferPool *buffers = nullptr);
 
     void add(std::unique_ptr<QueuedRow> row, std::vector<BatchPtr> &sealed);
     // Seals batches whose linger has expired at `now` (all open batches if `all`).

@@ -29,7 +29,8 @@ void BufferPool::give(std::string &&s) {
 
 BatchBuilder::BatchBuilder(std::size_t max_rows, std::size_t max_bytes, std::chrono::milliseconds linger,
                            Resolve resolve, BufferPool *buffers)
-    : max_rows_(max_rows), max_bytes_(max_bytes), linger_(linger), resolve_(std::move(resolve)), buffers_(buffers) {}
+    : max_rows_(max_rows), max_bytes_(max_bytes), linger_(linger), resolve_(std::move(resolve)),
+      buffers_(buffers) {}
 
 Batch &BatchBuilder::open(const TableSpec *key) {
     auto it = open_.find(key);

@@ -29,7 +29,9 @@ namespace {
 
 static_assert(static_cast<int>(ErrorCode::kUnknownRowOutcome) == PGI_ERR_UNKNOWN_ROW_OUTCOME);
 
-pgi_error to_c(const Status &s) { return static_cast<pgi_error>(s.code()); }
+pgi_error to_c(const Status &s) {
+    return static_cast<pgi_error>(s.code());
+}
 
 void write_error(char *buf, std::size_t len, const std::string &msg) {
     if (!buf || len == 0)
@@ -58,10 +60,16 @@ void deliver(const pgi_producer::Sink *sink, void *opaque, const DeliveryReport 
 
 extern "C" {
 
-const char *pgi_error_name(pgi_error err) { return error_code_name(static_cast<ErrorCode>(err)); }
+const char *pgi_error_name(pgi_error err) {
+    return error_code_name(static_cast<ErrorCode>(err));
+}
 
-pgi_config *pgi_config_new(void) { return new (std::nothrow) pgi_config(); }
-void pgi_config_free(pgi_config *conf) { delete conf; }
+pgi_config *pgi_config_new(void) {
+    return new (std::nothrow) pgi_config();
+}
+void pgi_config_free(pgi_config *conf) {
+    delete conf;
+}
 
 pgi_error pgi_config_set(pgi_config *conf, const char *key, const char *value, char *errbuf, size_t errlen) {
     if (!conf || !key || !value) {
@@ -102,7 +110,9 @@ pgi_producer *pgi_producer_new(const pgi_config *conf, char *errbuf, size_t errl
     }
 }
 
-void pgi_producer_free(pgi_producer *p) { delete p; }
+void pgi_producer_free(pgi_producer *p) {
+    delete p;
+}
 
 pgi_error pgi_define_table(pgi_producer *p, const char *table, const char *const *columns, size_t ncolumns) {
     if (!p || !table || (ncolumns && !columns))
@@ -133,39 +143,70 @@ pgi_error pgi_close(pgi_producer *p, int64_t timeout_ms) {
 
 void pgi_get_metrics(const pgi_producer *p, pgi_metrics *out) {
     Metrics m = p->producer->metrics();
-    *out = pgi_metrics{m.enqueued,         m.enqueue_rejected, m.bytes_enqueued, m.rows_sent,      m.batches_sent,
-                       m.acknowledged,     m.failed,           m.dead_lettered,  m.retried,        m.fallback_batches,
-                       m.connect_failures, m.connections,      m.queue_depth,    m.queue_bytes,    m.latency_p50_us,
-                       m.latency_p90_us,   m.latency_p99_us,   m.latency_p999_us, m.latency_max_us};
+    *out = pgi_metrics{m.enqueued,       m.enqueue_rejected, m.bytes_enqueued,   m.rows_sent,
+                       m.batches_sent,   m.acknowledged,     m.failed,           m.dead_lettered,
+                       m.retried,        m.fallback_batches, m.connect_failures, m.connections,
+                       m.queue_depth,    m.queue_bytes,      m.latency_p50_us,   m.latency_p90_us,
+                       m.latency_p99_us, m.latency_p999_us,  m.latency_max_us};
 }
 
-const char *pgi_producer_id(const pgi_producer *p) { return p->producer->producer_id().c_str(); }
+const char *pgi_producer_id(const pgi_producer *p) {
+    return p->producer->producer_id().c_str();
+}
 
-pgi_row *pgi_row_new(void) { return new (std::nothrow) pgi_row(); }
-void pgi_row_free(pgi_row *row) { delete row; }
-void pgi_row_clear(pgi_row *row) { row->row = Row(); }
-pgi_error pgi_row_error(const pgi_row *row) { return to_c(row->row.status()); }
-void pgi_row_add_null(pgi_row *row) { row->row.null(); }
-void pgi_row_add_bool(pgi_row *row, int v) { row->row.add(v != 0); }
-void pgi_row_add_int16(pgi_row *row, int16_t v) { row->row.add(v); }
-void pgi_row_add_int32(pgi_row *row, int32_t v) { row->row.add(v); }
-void pgi_row_add_int64(pgi_row *row, int64_t v) { row->row.add(v); }
-void pgi_row_add_float4(pgi_row *row, float v) { row->row.add(v); }
-void pgi_row_add_float8(pgi_row *row, double v) { row->row.add(v); }
+pgi_row *pgi_row_new(void) {
+    return new (std::nothrow) pgi_row();
+}
+void pgi_row_free(pgi_row *row) {
+    delete row;
+}
+void pgi_row_clear(pgi_row *row) {
+    row->row = Row();
+}
+pgi_error pgi_row_error(const pgi_row *row) {
+    return to_c(row->row.status());
+}
+void pgi_row_add_null(pgi_row *row) {
+    row->row.null();
+}
+void pgi_row_add_bool(pgi_row *row, int v) {
+    row->row.add(v != 0);
+}
+void pgi_row_add_int16(pgi_row *row, int16_t v) {
+    row->row.add(v);
+}
+void pgi_row_add_int32(pgi_row *row, int32_t v) {
+    row->row.add(v);
+}
+void pgi_row_add_int64(pgi_row *row, int64_t v) {
+    row->row.add(v);
+}
+void pgi_row_add_float4(pgi_row *row, float v) {
+    row->row.add(v);
+}
+void pgi_row_add_float8(pgi_row *row, double v) {
+    row->row.add(v);
+}
 void pgi_row_add_numeric(pgi_row *row, const char *text) {
     if (text)
         row->row.add(Numeric{text});
     else
         row->row.null();
 }
-void pgi_row_add_text(pgi_row *row, const char *text) { row->row.add(text); }
-void pgi_row_add_text_len(pgi_row *row, const char *text, size_t len) { row->row.add(std::string_view(text, len)); }
+void pgi_row_add_text(pgi_row *row, const char *text) {
+    row->row.add(text);
+}
+void pgi_row_add_text_len(pgi_row *row, const char *text, size_t len) {
+    row->row.add(std::string_view(text, len));
+}
 void pgi_row_add_bytea(pgi_row *row, const void *data, size_t len) {
     row->row.add(Bytea(std::string_view(static_cast<const char *>(data), len)));
 }
-void pgi_row_add_date(pgi_row *row, int year, unsigned month, unsigned day) { row->row.add(Date{year, month, day}); }
-void pgi_row_add_timestamp(pgi_row *row, int year, unsigned month, unsigned day, unsigned hour, unsigned minute,
-                           unsigned second, unsigned microsecond) {
+void pgi_row_add_date(pgi_row *row, int year, unsigned month, unsigned day) {
+    row->row.add(Date{year, month, day});
+}
+void pgi_row_add_timestamp(pgi_row *row, int year, unsigned month, unsigned day, unsigned hour,
+                           unsigned minute, unsigned second, unsigned microsecond) {
     row->row.add(Timestamp{Date{year, month, day}, hour, minute, second, microsecond});
 }
 void pgi_row_add_timestamptz_unix_us(pgi_row *row, int64_t us) {
@@ -194,6 +235,8 @@ void pgi_row_add_raw(pgi_row *row, const char *text) {
     else
         row->row.null();
 }
-void pgi_row_set_copy_line(pgi_row *row, const char *line) { row->row = Row::from_copy_line(line ? line : ""); }
+void pgi_row_set_copy_line(pgi_row *row, const char *line) {
+    row->row = Row::from_copy_line(line ? line : "");
+}
 
 } // extern "C"

@@ -14,16 +14,26 @@ namespace pgingest {
 
 const char *error_code_name(ErrorCode code) {
     switch (code) {
-    case ErrorCode::kOk: return "ok";
-    case ErrorCode::kQueueFull: return "queue full";
-    case ErrorCode::kTimedOut: return "timed out";
-    case ErrorCode::kClosed: return "closed";
-    case ErrorCode::kInvalidArgument: return "invalid argument";
-    case ErrorCode::kRejected: return "rejected by the server";
-    case ErrorCode::kPermanentError: return "permanent error";
-    case ErrorCode::kRetriesExhausted: return "retries exhausted";
-    case ErrorCode::kShutdown: return "producer shut down";
-    case ErrorCode::kUnknownRowOutcome: return "unknown row outcome";
+    case ErrorCode::kOk:
+        return "ok";
+    case ErrorCode::kQueueFull:
+        return "queue full";
+    case ErrorCode::kTimedOut:
+        return "timed out";
+    case ErrorCode::kClosed:
+        return "closed";
+    case ErrorCode::kInvalidArgument:
+        return "invalid argument";
+    case ErrorCode::kRejected:
+        return "rejected by the server";
+    case ErrorCode::kPermanentError:
+        return "permanent error";
+    case ErrorCode::kRetriesExhausted:
+        return "retries exhausted";
+    case ErrorCode::kShutdown:
+        return "producer shut down";
+    case ErrorCode::kUnknownRowOutcome:
+        return "unknown row outcome";
     }
     return "unknown error";
 }
@@ -137,21 +147,27 @@ Status ProducerConfig::set(std::string_view key, std::string_view value) {
         };
     };
     static const std::map<std::string_view, Setter> setters = {
-        {"conninfo", [](ProducerConfig &c, std::string_view v) { c.conninfo = std::string(v); return true; }},
+        {"conninfo",
+         [](ProducerConfig &c, std::string_view v) {
+             c.conninfo = std::string(v);
+             return true;
+         }},
         {"pool_min", size(&ProducerConfig::pool_min)},
         {"pool_max", size(&ProducerConfig::pool_max)},
         {"queue_max_rows", size(&ProducerConfig::queue_max_rows)},
         {"queue_max_bytes", size(&ProducerConfig::queue_max_bytes)},
         {"batch_max_rows", size(&ProducerConfig::batch_max_rows)},
         {"batch_max_bytes", size(&ProducerConfig::batch_max_bytes)},
-        {"linger_ms", millis([](ProducerConfig &c) -> auto & { return c.linger; })},
+        {"linger_ms", millis([](ProducerConfig & c) -> auto & { return c.linger; })},
         {"retry_max_attempts",
          [](ProducerConfig &c, std::string_view v) { return parse_number(v, c.retry.max_attempts); }},
-        {"retry_initial_backoff_ms", millis([](ProducerConfig &c) -> auto & { return c.retry.initial_backoff; })},
+        {"retry_initial_backoff_ms",
+         millis([](ProducerConfig & c) -> auto & { return c.retry.initial_backoff; })},
         {"retry_backoff_factor",
          [](ProducerConfig &c, std::string_view v) { return parse_double(v, c.retry.backoff_factor); }},
-        {"retry_max_backoff_ms", millis([](ProducerConfig &c) -> auto & { return c.retry.max_backoff; })},
-        {"retry_jitter", [](ProducerConfig &c, std::string_view v) { return parse_double(v, c.retry.jitter); }},
+        {"retry_max_backoff_ms", millis([](ProducerConfig & c) -> auto & { return c.retry.max_backoff; })},
+        {"retry_jitter",
+         [](ProducerConfig &c, std::string_view v) { return parse_double(v, c.retry.jitter); }},
         {"full_queue_policy",
          [](ProducerConfig &c, std::string_view v) {
              if (v == "fail")
@@ -162,7 +178,7 @@ Status ProducerConfig::set(std::string_view key, std::string_view value) {
                  return false;
              return true;
          }},
-        {"block_timeout_ms", millis([](ProducerConfig &c) -> auto & { return c.block_timeout; })},
+        {"block_timeout_ms", millis([](ProducerConfig & c) -> auto & { return c.block_timeout; })},
         {"ack",
          [](ProducerConfig &c, std::string_view v) {
              AckMode m;
@@ -172,8 +188,9 @@ Status ProducerConfig::set(std::string_view key, std::string_view value) {
              return true;
          }},
         {"durable", [](ProducerConfig &c, std::string_view v) { return parse_bool(v, c.durable); }},
-        {"copy_fallback", [](ProducerConfig &c, std::string_view v) { return parse_bool(v, c.copy_fallback); }},
-        {"close_timeout_ms", millis([](ProducerConfig &c) -> auto & { return c.close_timeout; })},
+        {"copy_fallback",
+         [](ProducerConfig &c, std::string_view v) { return parse_bool(v, c.copy_fallback); }},
+        {"close_timeout_ms", millis([](ProducerConfig & c) -> auto & { return c.close_timeout; })},
         {"log_level",
          [](ProducerConfig &c, std::string_view v) {
              static const std::map<std::string_view, LogLevel> levels = {{"debug", LogLevel::kDebug},

@@ -23,7 +23,7 @@ struct Context {
     Counters counters;
     LatencyHistogram latency;
     std::atomic<bool> fallback_active{false}; // the server has no pg_ingest: COPY FROM STDIN
-    BufferPool buffers; // batch buffers, reused
+    BufferPool buffers;                       // batch buffers, reused
 
     Context(ProducerConfig cfg, std::shared_ptr<Transport> t, std::string id)
         : config(std::move(cfg)), log(config.on_log, config.log_level), transport(std::move(t)),

@@ -110,8 +110,9 @@ class PqConnection final : public Connection {
         std::string producer(b.producer_id);
         std::string seq = std::to_string(b.batch_seq);
         const bool exactly_once = !b.producer_id.empty();
-        const char *values[5] = {b.table->name.c_str(), b.data.data(), b.table->columns.empty() ? nullptr : columns.c_str(),
-                                 exactly_once ? producer.c_str() : nullptr, exactly_once ? seq.c_str() : nullptr};
+        const char *values[5] = {
+            b.table->name.c_str(), b.data.data(), b.table->columns.empty() ? nullptr : columns.c_str(),
+            exactly_once ? producer.c_str() : nullptr, exactly_once ? seq.c_str() : nullptr};
         int lengths[5] = {0, static_cast<int>(b.data.size()), 0, 0, 0};
         int formats[5] = {0, 1, 0, 0, 0}; // the data as binary bytea: its bytes as they are
         rejected_ = 0;
@@ -168,8 +169,9 @@ class PqConnection final : public Connection {
         if (PQresultStatus(r.get()) != PGRES_TUPLES_OK)
             return Status(ErrorCode::kUnknownRowOutcome, error_text(r.get(), conn_), sqlstate(r.get()));
         for (int i = 0; i < PQntuples(r.get()); i++)
-            out.push_back(DeadLetter{static_cast<std::uint32_t>(std::strtoul(PQgetvalue(r.get(), i, 0), nullptr, 10)),
-                                     PQgetvalue(r.get(), i, 1), PQgetvalue(r.get(), i, 2)});
+            out.push_back(
+                DeadLetter{static_cast<std::uint32_t>(std::strtoul(PQgetvalue(r.get(), i, 0), nullptr, 10)),
+                           PQgetvalue(r.get(), i, 1), PQgetvalue(r.get(), i, 2)});
         return Status();
     }
 
@@ -208,7 +210,8 @@ class PqConnection final : public Connection {
         auto it = quoted_.find(name);
         if (it == quoted_.end()) {
             const char *values[1] = {name.c_str()};
-            Result r(PQexecParams(conn_, "SELECT $1::regclass::text", 1, nullptr, values, nullptr, nullptr, 0));
+            Result r(
+                PQexecParams(conn_, "SELECT $1::regclass::text", 1, nullptr, values, nullptr, nullptr, 0));
             if (PQresultStatus(r.get()) != PGRES_TUPLES_OK)
                 return failure(r.get());
             it = quoted_.emplace(name, PQgetvalue(r.get(), 0, 0)).first;
@@ -232,7 +235,8 @@ class PqTransport final : public Transport {
     std::unique_ptr<Connection> connect(Status &error) override {
         // Values before dbname are defaults the conninfo may override; client_encoding after it
         // is forced: rows are encoded as UTF-8.
-        const char *keys[] = {"fallback_application_name", "connect_timeout", "dbname", "client_encoding", nullptr};
+        const char *keys[] = {"fallback_application_name", "connect_timeout", "dbname", "client_encoding",
+                              nullptr};
         const char *values[] = {"pgingest", "10", conninfo_.c_str(), "UTF8", nullptr};
         PGconn *conn = PQconnectdbParams(keys, values, 1);
         if (!conn) {

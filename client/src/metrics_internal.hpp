@@ -30,7 +30,9 @@ struct Counters {
         batches_sent{0}, acknowledged{0}, failed{0}, dead_lettered{0}, retried{0}, fallback_batches{0},
         connect_failures{0}, connections{0};
 
-    static void add(std::atomic<std::uint64_t> &c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+    static void add(std::atomic<std::uint64_t> &c, std::uint64_t n = 1) {
+        c.fetch_add(n, std::memory_order_relaxed);
+    }
     void fill(Metrics &m) const;
 };
 

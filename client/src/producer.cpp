@@ -17,8 +17,9 @@ class ProducerCore {
   public:
     ProducerCore(ProducerConfig config, std::shared_ptr<Transport> transport)
         : ctx_(std::move(config), std::move(transport), Uuid::random_v4().to_string()), pool_(ctx_),
-          builder_(ctx_.config.batch_max_rows, ctx_.config.batch_max_bytes, ctx_.config.linger,
-                   [this](const TableSpec *spec) { return tables_.handle(spec); }, &ctx_.buffers) {
+          builder_(
+              ctx_.config.batch_max_rows, ctx_.config.batch_max_bytes, ctx_.config.linger,
+              [this](const TableSpec *spec) { return tables_.handle(spec); }, &ctx_.buffers) {
         pool_.start();
         batcher_ = std::thread([this] { run_batcher(); });
         ctx_.log.debug("producer ", ctx_.producer_id, " started");
@@ -57,7 +58,8 @@ class ProducerCore {
     Status enqueue(const Table &table, Row &&row, DeliveryCallback &&done) {
         if (!table.valid() || !tables_.handle(table.spec()).valid()) {
             Counters::add(ctx_.counters.enqueue_rejected);
-            return Status(ErrorCode::kInvalidArgument, "the table handle does not come from this producer's table()");
+            return Status(ErrorCode::kInvalidArgument,
+                          "the table handle does not come from this producer's table()");
         }
         return enqueue(table.spec(), std::move(row), std::move(done));
     }
@@ -102,8 +104,8 @@ class ProducerCore {
         if (done)
             return Status();
         return Status(ErrorCode::kTimedOut, std::to_string(ctx_.queue.outstanding_rows()) +
-                                                " rows not yet reported after " + std::to_string(timeout.count()) +
-                                                " ms");
+                                                " rows not yet reported after " +
+                                                std::to_string(timeout.count()) + " ms");
     }
 
     Status close(std::chrono::milliseconds timeout) {
@@ -123,8 +125,9 @@ class ProducerCore {
         pool_.stop();
         close_done_ = true;
         if (!flushed.ok())
-            close_status_ = Status(ErrorCode::kTimedOut, "close: " + flushed.message() +
-                                                             "; they were reported with ErrorCode::kShutdown");
+            close_status_ =
+                Status(ErrorCode::kTimedOut,
+                       "close: " + flushed.message() + "; they were reported with ErrorCode::kShutdown");
         ctx_.log.debug("producer ", ctx_.producer_id, " closed");
         return close_status_;
     }
@@ -187,9 +190,11 @@ class ProducerCore {
             if (!ctx_.queue.reserve_blocking(rows, bytes, deadline,
                                              [this] { return closed_.load(std::memory_order_seq_cst); })) {
                 if (closed_.load(std::memory_order_seq_cst))
-                    return Status(ErrorCode::kClosed, "the producer was closed while enqueue waited for room");
+                    return Status(ErrorCode::kClosed,
+                                  "the producer was closed while enqueue waited for room");
                 Status full = full_error();
-                return Status(ErrorCode::kTimedOut, "no room after " + std::to_string(ctx_.config.block_timeout.count()) +
+                return Status(ErrorCode::kTimedOut, "no room after " +
+                                                        std::to_string(ctx_.config.block_timeout.count()) +
                                                         " ms: " + full.message());
             }
         }
@@ -205,11 +210,12 @@ class ProducerCore {
     }
 
     Status full_error() const {
-        return Status(ErrorCode::kQueueFull, "queue full: " + std::to_string(ctx_.queue.outstanding_rows()) +
-                                                 " rows / " + std::to_string(ctx_.queue.outstanding_bytes()) +
-                                                 " bytes not yet reported (queue_max_rows = " +
-                                                 std::to_string(ctx_.queue.max_rows()) + ", queue_max_bytes = " +
-                                                 std::to_string(ctx_.queue.max_bytes()) + ")");
+        return Status(
+            ErrorCode::kQueueFull,
+            "queue full: " + std::to_string(ctx_.queue.outstanding_rows()) + " rows / " +
+                std::to_string(ctx_.queue.outstanding_bytes()) +
+                " bytes not yet reported (queue_max_rows = " + std::to_string(ctx_.queue.max_rows()) +
+                ", queue_max_bytes = " + std::to_string(ctx_.queue.max_bytes()) + ")");
     }
 
     void run_batcher() {
@@ -245,7 +251,7 @@ class ProducerCore {
 
     std::atomic<bool> closed_{false};
     std::atomic<int> active_enqueuers_{0};
-    std::atomic<int> flush_requests_{0};        // flush() calls in progress: no linger
+    std::atomic<int> flush_requests_{0};             // flush() calls in progress: no linger
     std::atomic<std::uint64_t> flush_generation_{0}; // bumped by each flush() to wake the batcher
     std::atomic<bool> stop_batcher_{false};
     std::mutex close_mutex_;
@@ -301,9 +307,17 @@ Status Producer::enqueue_block(const Table &table, RowBlock &block, BlockCallbac
     return core_->enqueue_block(table, block, std::move(on_delivery));
 }
 
-Status Producer::flush(std::chrono::milliseconds timeout) { return core_->flush(timeout); }
-Status Producer::close(std::chrono::milliseconds timeout) { return core_->close(timeout); }
-Metrics Producer::metrics() const { return core_->metrics(); }
-const std::string &Producer::producer_id() const { return core_->producer_id(); }
+Status Producer::flush(std::chrono::milliseconds timeout) {
+    return core_->flush(timeout);
+}
+Status Producer::close(std::chrono::milliseconds timeout) {
+    return core_->close(timeout);
+}
+Metrics Producer::metrics() const {
+    return core_->metrics();
+}
+const std::string &Producer::producer_id() const {
+    return core_->producer_id();
+}
 
 } // namespace pgingest

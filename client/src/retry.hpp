@@ -17,6 +17,7 @@ enum class FailureKind {
 FailureKind classify(const CallResult &result);
 
 // The policy's wait after `failed_attempts` failures, drawn uniformly from [(1 - jitter) w, w].
-std::chrono::milliseconds jittered_backoff(const RetryPolicy &policy, int failed_attempts, std::mt19937_64 &rng);
+std::chrono::milliseconds jittered_backoff(const RetryPolicy &policy, int failed_attempts,
+                                           std::mt19937_64 &rng);
 
 } // namespace pgingest::detail

@@ -19,10 +19,16 @@ inline std::uint64_t load8(const char *p) {
     std::memcpy(&w, p, sizeof w);
     return w;
 }
-inline std::uint64_t any_zero(std::uint64_t w) { return (w - kOnes) & ~w & kHighs; }
-inline std::uint64_t any_equal(std::uint64_t w, unsigned char c) { return any_zero(w ^ (kOnes * c)); }
+inline std::uint64_t any_zero(std::uint64_t w) {
+    return (w - kOnes) & ~w & kHighs;
+}
+inline std::uint64_t any_equal(std::uint64_t w, unsigned char c) {
+    return any_zero(w ^ (kOnes * c));
+}
 // n <= 128
-inline std::uint64_t any_below(std::uint64_t w, unsigned char n) { return (w - kOnes * n) & ~w & kHighs; }
+inline std::uint64_t any_below(std::uint64_t w, unsigned char n) {
+    return (w - kOnes * n) & ~w & kHighs;
+}
 
 } // namespace
 
@@ -40,14 +46,30 @@ void append_copy_escaped(std::string &out, std::string_view s) {
         }
         char esc;
         switch (p[i]) {
-        case '\\': esc = '\\'; break;
-        case '\b': esc = 'b'; break;
-        case '\f': esc = 'f'; break;
-        case '\n': esc = 'n'; break;
-        case '\r': esc = 'r'; break;
-        case '\t': esc = 't'; break;
-        case '\v': esc = 'v'; break;
-        default: i++; continue;
+        case '\\':
+            esc = '\\';
+            break;
+        case '\b':
+            esc = 'b';
+            break;
+        case '\f':
+            esc = 'f';
+            break;
+        case '\n':
+            esc = 'n';
+            break;
+        case '\r':
+            esc = 'r';
+            break;
+        case '\t':
+            esc = 't';
+            break;
+        case '\v':
+            esc = 'v';
+            break;
+        default:
+            i++;
+            continue;
         }
         out.append(p + start, i - start);
         out += '\\';
@@ -74,7 +96,9 @@ Date civil_from_days(long long z) {
     return Date{static_cast<int>(y + (m <= 2)), m, d};
 }
 
-bool leap(long long y) { return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0); }
+bool leap(long long y) {
+    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
 
 bool valid_date(const Date &d) {
     static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -350,7 +374,9 @@ Row &Row::add(std::string_view text) {
     return *this;
 }
 
-Row &Row::add_raw(std::string_view text) { return add(text); }
+Row &Row::add_raw(std::string_view text) {
+    return add(text);
+}
 
 Row &Row::add(const Numeric &v) {
     if (!valid_numeric(v.text))
@@ -417,7 +443,11 @@ Row &Row::add(const Uuid &v) {
     return *this;
 }
 
-Row &Row::add(const Json &v) { return add(v.text); }
-Row &Row::add(const Jsonb &v) { return add(v.text); }
+Row &Row::add(const Json &v) {
+    return add(v.text);
+}
+Row &Row::add(const Jsonb &v) {
+    return add(v.text);
+}
 
 } // namespace pgingest

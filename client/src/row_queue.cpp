@@ -26,7 +26,8 @@ bool RowQueue::try_reserve(std::size_t n, std::size_t bytes) {
             rows_.fetch_sub(n, std::memory_order_seq_cst);
             return false;
         }
-    } while (!bytes_.compare_exchange_weak(b, b + bytes, std::memory_order_seq_cst, std::memory_order_relaxed));
+    } while (
+        !bytes_.compare_exchange_weak(b, b + bytes, std::memory_order_seq_cst, std::memory_order_relaxed));
     return true;
 }
 
@@ -108,4 +109,3 @@ void RowQueue::wake_all() {
 }
 
 } // namespace pgingest::detail
-

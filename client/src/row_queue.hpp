@@ -76,8 +76,9 @@ template <typename T> class NodeArena {
         std::size_t at = (chunks_->used + alignof(T) - 1) / alignof(T) * alignof(T);
         if (chunks_->list.empty() || at + bytes > chunks_->size || chunks_->align < alignof(T)) {
             const std::size_t size = std::max(bytes, kChunkNodes * sizeof(T));
-            chunks_->list.emplace_back(static_cast<char *>(::operator new(size, std::align_val_t(kChunkAlign))),
-                                       NodeChunks::Free{kChunkAlign});
+            chunks_->list.emplace_back(
+                static_cast<char *>(::operator new(size, std::align_val_t(kChunkAlign))),
+                NodeChunks::Free{kChunkAlign});
             chunks_->size = size;
             chunks_->align = kChunkAlign;
             at = 0;
@@ -134,8 +135,8 @@ class RowQueue {
 
   private:
     const std::size_t max_rows_, max_bytes_;
-    std::atomic<std::uint64_t> rows_{0}, bytes_{0};    // outstanding (reserved until reported)
-    std::atomic<std::uint64_t> queued_{0};             // in the lock-free queue
+    std::atomic<std::uint64_t> rows_{0}, bytes_{0}; // outstanding (reserved until reported)
+    std::atomic<std::uint64_t> queued_{0};          // in the lock-free queue
     boost::lockfree::queue<QueuedRow *, boost::lockfree::allocator<NodeArena<QueuedRow *>>> queue_;
 
     std::mutex mutex_;

@@ -117,7 +117,9 @@ void report_batch(Context &ctx, Batch &b, const Status &status, std::int64_t tic
 
 SenderPool::SenderPool(Context &ctx) : ctx_(ctx) {}
 
-SenderPool::~SenderPool() { stop(); }
+SenderPool::~SenderPool() {
+    stop();
+}
 
 void SenderPool::start() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -145,7 +147,8 @@ void SenderPool::submit(std::vector<BatchPtr> &batches) {
     if (stopping_) {
         lock.unlock();
         for (BatchPtr &b : batches)
-            report_batch(ctx_, *b, Status(ErrorCode::kShutdown, "the producer was closed before the batch was sent"));
+            report_batch(ctx_, *b,
+                         Status(ErrorCode::kShutdown, "the producer was closed before the batch was sent"));
         batches.clear();
         return;
     }
@@ -170,9 +173,10 @@ void SenderPool::stop() {
     }
     cv_.notify_all();
     for (BatchPtr &b : left) {
-        std::string why = b->attempts == 0 ? "the producer was closed before the batch was sent"
-                                           : "the producer was closed while the batch waited to be resent (last error: " +
-                                                 b->last_error.message() + ")";
+        std::string why = b->attempts == 0
+                              ? "the producer was closed before the batch was sent"
+                              : "the producer was closed while the batch waited to be resent (last error: " +
+                                    b->last_error.message() + ")";
         report_batch(ctx_, *b, Status(ErrorCode::kShutdown, why, b->last_error.sqlstate()));
     }
     for (Worker &w : workers_)
@@ -266,9 +270,10 @@ CallResult SenderPool::call(Worker &w, const Batch &b, bool &via_copy) {
     if (!via_copy && !r.ok && classify(r) == FailureKind::kUndefinedFunction) {
         if (ctx_.config.copy_fallback) {
             if (!ctx_.fallback_active.exchange(true))
-                ctx_.log.warning("the server has no pg_ingest (", r.message,
-                                 "): sending rows with COPY FROM STDIN instead; without the extension there is "
-                                 "no exactly-once resend and no dead-lettering (a bad row fails its whole batch)");
+                ctx_.log.warning(
+                    "the server has no pg_ingest (", r.message,
+                    "): sending rows with COPY FROM STDIN instead; without the extension there is "
+                    "no exactly-once resend and no dead-lettering (a bad row fails its whole batch)");
             via_copy = true;
             r = w.conn->copy_from_stdin(req);
         } else {
@@ -336,7 +341,8 @@ void SenderPool::handle_failure(Worker &w, BatchPtr b, const CallResult &r) {
     if (stopping) {
         report_batch(ctx_, *b,
                      Status(ErrorCode::kShutdown,
-                            "the producer was closed before the batch was acknowledged (last error: " + r.message + ")",
+                            "the producer was closed before the batch was acknowledged (last error: " +
+                                r.message + ")",
                             r.sqlstate));
         return;
     }
@@ -353,10 +359,11 @@ void SenderPool::handle_failure(Worker &w, BatchPtr b, const CallResult &r) {
             requeue(std::move(b));
             return;
         }
-        report_batch(ctx_, *b,
-                     Status(ErrorCode::kRetriesExhausted,
-                            "gave up after " + std::to_string(b->attempts) + " attempts; last error: " + r.message,
-                            r.sqlstate));
+        report_batch(
+            ctx_, *b,
+            Status(ErrorCode::kRetriesExhausted,
+                   "gave up after " + std::to_string(b->attempts) + " attempts; last error: " + r.message,
+                   r.sqlstate));
         return;
     case FailureKind::kUndefinedFunction:
     case FailureKind::kPermanent:
@@ -374,7 +381,8 @@ void SenderPool::requeue(BatchPtr b) {
             return;
         }
     }
-    report_batch(ctx_, *b, Status(ErrorCode::kShutdown, "the producer was closed while the batch waited to be resent"));
+    report_batch(ctx_, *b,
+                 Status(ErrorCode::kShutdown, "the producer was closed while the batch waited to be resent"));
 }
 
 } // namespace pgingest::detail

@@ -20,7 +20,9 @@ template <typename Pred> const TableRegistry::Node *TableRegistry::find(Pred pre
 }
 
 Table TableRegistry::insert(std::string_view name, std::vector<std::string> columns, bool any_columns) {
-    auto matches = [&](const TableSpec &s) { return s.name == name && (any_columns || s.columns == columns); };
+    auto matches = [&](const TableSpec &s) {
+        return s.name == name && (any_columns || s.columns == columns);
+    };
     Node *node = nullptr;
     Node *head = head_.load(std::memory_order_acquire);
     for (;;) {
@@ -29,7 +31,8 @@ Table TableRegistry::insert(std::string_view name, std::vector<std::string> colu
             return n->table;
         }
         if (!node)
-            node = new Node{Table(std::make_shared<const TableSpec>(TableSpec{std::string(name), columns})), nullptr};
+            node = new Node{Table(std::make_shared<const TableSpec>(TableSpec{std::string(name), columns})),
+                            nullptr};
         node->next = head;
         if (head_.compare_exchange_weak(head, node, std::memory_order_acq_rel, std::memory_order_acquire))
             return node->table;

@@ -39,7 +39,8 @@ class LatencyHistogram {
             counts_[i].store(0, std::memory_order_relaxed);
     }
     void add(std::chrono::microseconds us) {
-        size_t b = std::min<size_t>(static_cast<size_t>(std::max<long long>(us.count(), 0) / 100), kBuckets - 1);
+        size_t b =
+            std::min<size_t>(static_cast<size_t>(std::max<long long>(us.count(), 0) / 100), kBuckets - 1);
         counts_[b].fetch_add(1, std::memory_order_relaxed);
         total_.fetch_add(1, std::memory_order_relaxed);
     }
@@ -92,7 +93,8 @@ int main(int argc, char **argv) {
     app.add_option("--rows", rows, "rows to load as fast as possible")->check(CLI::PositiveNumber);
     app.add_option("--rate", rate, "rows per second in total (latency mode)")->check(CLI::PositiveNumber);
     app.add_option("--seconds", seconds, "duration of the latency mode")->check(CLI::PositiveNumber);
-    app.add_option("--warmup", warmup, "seconds of the latency mode not measured")->check(CLI::NonNegativeNumber);
+    app.add_option("--warmup", warmup, "seconds of the latency mode not measured")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--set", settings, "ProducerConfig key=value");
     CLI11_PARSE(app, argc, argv);
     const bool latency_mode = rate > 0;
@@ -108,8 +110,9 @@ int main(int argc, char **argv) {
     config.close_timeout = std::chrono::seconds(600);
     for (const std::string &kv : settings) {
         const size_t eq = kv.find('=');
-        pgingest::Status s = eq == std::string::npos ? pgingest::Status(pgingest::ErrorCode::kInvalidArgument, kv)
-                                                     : config.set(kv.substr(0, eq), kv.substr(eq + 1));
+        pgingest::Status s = eq == std::string::npos
+                                 ? pgingest::Status(pgingest::ErrorCode::kInvalidArgument, kv)
+                                 : config.set(kv.substr(0, eq), kv.substr(eq + 1));
         if (!s.ok()) {
             std::fprintf(stderr, "pgingest-bench: bad --set %s: %s\n", kv.c_str(), s.to_string().c_str());
             return 2;
@@ -124,8 +127,7 @@ int main(int argc, char **argv) {
             acked.fetch_add(1, std::memory_order_relaxed);
             if (Clock::now() - r.latency >= measure_from)
                 latency.add(r.latency);
-        }
-        else if (failed.fetch_add(1, std::memory_order_relaxed) < 5)
+        } else if (failed.fetch_add(1, std::memory_order_relaxed) < 5)
             std::fprintf(stderr, "pgingest-bench: row failed: %s\n", r.status.to_string().c_str());
     };
 
@@ -182,8 +184,8 @@ int main(int argc, char **argv) {
                 static_cast<unsigned long long>(m.retried));
     if (latency_mode)
         std::printf("measured_rows=%lld\np50_ms=%.1f\np90_ms=%.1f\np99_ms=%.1f\np999_ms=%.1f\nmax_ms=%.1f\n",
-                    latency.total(), latency.quantile_ms(0.50), latency.quantile_ms(0.90), latency.quantile_ms(0.99),
-                    latency.quantile_ms(0.999), latency.quantile_ms(1.0));
+                    latency.total(), latency.quantile_ms(0.50), latency.quantile_ms(0.90),
+                    latency.quantile_ms(0.99), latency.quantile_ms(0.999), latency.quantile_ms(1.0));
     if (!closed.ok())
         std::fprintf(stderr, "pgingest-bench: close: %s\n", closed.to_string().c_str());
     const bool all = refused.load() == 0 && failed.load() == 0 && acked.load() == enqueued.load();

@@ -58,8 +58,14 @@ struct Reports {
 std::string reference_escape(const std::string &s) {
     std::string out;
     for (char c : s) {
-        const char *esc = c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == '\n' ? "\\n"
-                        : c == '\r' ? "\\r" : c == '\t' ? "\\t" : c == '\v' ? "\\v" : nullptr;
+        const char *esc = c == '\\'   ? "\\\\"
+                          : c == '\b' ? "\\b"
+                          : c == '\f' ? "\\f"
+                          : c == '\n' ? "\\n"
+                          : c == '\r' ? "\\r"
+                          : c == '\t' ? "\\t"
+                          : c == '\v' ? "\\v"
+                                      : nullptr;
         if (esc)
             out += esc;
         else
@@ -87,7 +93,8 @@ std::string reference_check(const std::string &line, std::size_t &fields) {
 }
 
 std::string random_bytes(std::mt19937 &rng, std::size_t n) {
-    static const std::string alphabet = std::string("abcXYZ019 ,.\\\t\n\r\b\f\v\x7f\x80\xc3\xa9\x01\x07\x0e") + '\0';
+    static const std::string alphabet =
+        std::string("abcXYZ019 ,.\\\t\n\r\b\f\v\x7f\x80\xc3\xa9\x01\x07\x0e") + '\0';
     std::string s;
     for (std::size_t i = 0; i < n; i++)
         s += rng() % 16 ? alphabet[rng() % 6] : alphabet[rng() % alphabet.size()]; // mostly plain
@@ -112,9 +119,10 @@ TEST(CopyText, WordAtATimeScansMatchByteAtATime) {
         ASSERT_EQ(r.status().ok(), want.empty()) << n << ": " << r.status().to_string();
         ASSERT_EQ(bs.ok(), want.empty()) << n;
         EXPECT_EQ(bs.message(), r.status().message());
-        const char *why = want == "raw" ? "raw newline" : want == "backslash" ? "lone backslash"
-                          : want == "marker"  ? "end-of-data marker"
-                                              : "";
+        const char *why = want == "raw"         ? "raw newline"
+                          : want == "backslash" ? "lone backslash"
+                          : want == "marker"    ? "end-of-data marker"
+                                                : "";
         EXPECT_NE(r.status().message().find(why), std::string::npos) << n << ": " << r.status().message();
         EXPECT_EQ(r.field_count(), want_fields) << n;
         EXPECT_EQ(b.rows(), want.empty() ? 1u : 0u);

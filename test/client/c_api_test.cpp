@@ -46,8 +46,9 @@ TEST(CApi, RowsFailThroughTheCallbackWhenTheServerIsUnreachable) {
     Seen seen;
     pgi_config *conf = pgi_config_new();
     // A unix socket directory that does not exist: libpq fails at once, no network involved.
-    ASSERT_EQ(pgi_config_set(conf, "conninfo", "host=/nonexistent/pgingest-test port=1 dbname=x", err, sizeof err),
-              PGI_OK);
+    ASSERT_EQ(
+        pgi_config_set(conf, "conninfo", "host=/nonexistent/pgingest-test port=1 dbname=x", err, sizeof err),
+        PGI_OK);
     ASSERT_EQ(pgi_config_set(conf, "pool_min", "1", err, sizeof err), PGI_OK);
     ASSERT_EQ(pgi_config_set(conf, "retry_max_attempts", "2", err, sizeof err), PGI_OK);
     ASSERT_EQ(pgi_config_set(conf, "retry_initial_backoff_ms", "10", err, sizeof err), PGI_OK);

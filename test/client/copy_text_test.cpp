@@ -20,13 +20,26 @@ std::string decode_field(const std::string &f) {
         }
         char c = f[++i];
         switch (c) {
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'v': out += '\v'; break;
-        default: out += c;
+        case 'b':
+            out += '\b';
+            break;
+        case 'f':
+            out += '\f';
+            break;
+        case 'n':
+            out += '\n';
+            break;
+        case 'r':
+            out += '\r';
+            break;
+        case 't':
+            out += '\t';
+            break;
+        case 'v':
+            out += '\v';
+            break;
+        default:
+            out += c;
         }
     }
     return out;
@@ -84,8 +97,9 @@ TEST(CopyText, ScalarTypes) {
 }
 
 TEST(CopyText, TextAndOptional) {
-    EXPECT_EQ(line_of(Row().add("tab\there").add(std::string("new\nline")).add(std::string_view("back\\slash"))),
-              "tab\\there\tnew\\nline\tback\\\\slash");
+    EXPECT_EQ(
+        line_of(Row().add("tab\there").add(std::string("new\nline")).add(std::string_view("back\\slash"))),
+        "tab\\there\tnew\\nline\tback\\\\slash");
     EXPECT_EQ(line_of(Row().add(std::optional<int>()).add(std::optional<int>(7))), "\\N\t7");
     EXPECT_EQ(line_of(Row().add(static_cast<const char *>(nullptr))), "\\N");
     EXPECT_EQ(line_of(Row().add("")), "");
@@ -95,8 +109,9 @@ TEST(CopyText, TextAndOptional) {
 }
 
 TEST(CopyText, Numeric) {
-    EXPECT_EQ(line_of(Row().add(Numeric{"-12.340"}).add(Numeric{"1e-5"}).add(Numeric{"NaN"}).add(Numeric{".5"})),
-              "-12.340\t1e-5\tNaN\t.5");
+    EXPECT_EQ(
+        line_of(Row().add(Numeric{"-12.340"}).add(Numeric{"1e-5"}).add(Numeric{"NaN"}).add(Numeric{".5"})),
+        "-12.340\t1e-5\tNaN\t.5");
     for (const char *bad : {"", "1.2.3", "abc", "1e", "--1", "1;DROP"}) {
         Row r;
         r.add(Numeric{bad});

@@ -78,8 +78,9 @@ class FakeTransport : public Transport {
     };
 
     CallResult call(const BatchRequest &b, bool copy, int conn) {
-        Call c{Clock::now(), b.table->name, b.table->columns, std::string(b.data), b.rows,
-               std::string(b.producer_id), b.batch_seq, copy, conn};
+        Call c{Clock::now(),        b.table->name, b.table->columns,
+               std::string(b.data), b.rows,        std::string(b.producer_id),
+               b.batch_seq,         copy,          conn};
         Handler h;
         int n;
         {

@@ -88,7 +88,8 @@ TEST(FullQueue, ByteCapacityCountsToo) {
     ASSERT_TRUE(p.enqueue("t", Row().add("0123456789")).ok()); // 11 bytes
     ASSERT_TRUE(p.enqueue("t", Row().add("0123456789")).ok()); // 22
     EXPECT_EQ(p.enqueue("t", Row().add("0123456789")).code(), ErrorCode::kQueueFull);
-    EXPECT_EQ(p.enqueue("t", Row().add(std::string(40, 'x'))).code(), ErrorCode::kInvalidArgument); // never fits
+    EXPECT_EQ(p.enqueue("t", Row().add(std::string(40, 'x'))).code(),
+              ErrorCode::kInvalidArgument); // never fits
     gate.release();
     EXPECT_TRUE(p.flush(10s).ok());
 }
@@ -202,10 +203,10 @@ TEST(FlushClose, CloseReportsWhatDidNotMakeItAndRefusesNewRows) {
     EXPECT_LT(Clock::now() - start, 5s);
     opener.join();
     EXPECT_EQ(s.code(), ErrorCode::kTimedOut);
-    EXPECT_EQ(counts.ok + counts.failed, 6);         // every row reported exactly once
-    EXPECT_EQ(counts.ok, 2);                          // the batch in flight was acknowledged
+    EXPECT_EQ(counts.ok + counts.failed, 6); // every row reported exactly once
+    EXPECT_EQ(counts.ok, 2);                 // the batch in flight was acknowledged
     EXPECT_EQ(counts.shutdown, 4);
-    EXPECT_GE(transport->cancels(), 1);               // the call in flight was asked to stop
+    EXPECT_GE(transport->cancels(), 1); // the call in flight was asked to stop
     EXPECT_EQ(p.enqueue("t", Row().add(9)).code(), ErrorCode::kClosed);
     EXPECT_EQ(p.close(1s).code(), ErrorCode::kTimedOut); // idempotent: the same result
     EXPECT_EQ(p.metrics().queue_depth, 0u);
@@ -270,7 +271,9 @@ TEST(Delivery, FuturesAndPerRowCallbacks) {
     std::future<DeliveryReport> f1 = p.enqueue_future(t, Row().add(1));
     std::future<DeliveryReport> bad = p.enqueue_future(t, Row());
     std::promise<std::uint32_t> row_number;
-    ASSERT_TRUE(p.enqueue(t, Row().add(2), [&](const DeliveryReport &r) { row_number.set_value(r.row_number); }).ok());
+    ASSERT_TRUE(p.enqueue(t, Row().add(2), [&](const DeliveryReport &r) {
+                     row_number.set_value(r.row_number);
+                 }).ok());
     DeliveryReport r1 = f1.get();
     EXPECT_TRUE(r1.status.ok());
     EXPECT_EQ(r1.table.name(), "t");

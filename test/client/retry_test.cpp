@@ -68,7 +68,9 @@ TEST(RetryPolicy, JitterStaysInItsBand) {
 }
 
 TEST(RetryPolicy, ClassifiesServerErrors) {
-    auto kind = [](const char *state, bool lost = false) { return classify(CallResult::failure(state, "x", lost)); };
+    auto kind = [](const char *state, bool lost = false) {
+        return classify(CallResult::failure(state, "x", lost));
+    };
     EXPECT_EQ(kind("", true), FailureKind::kTransient);
     EXPECT_EQ(kind(""), FailureKind::kTransient);
     EXPECT_EQ(kind("53400"), FailureKind::kTransient); // pg_ingest ring is full
@@ -109,7 +111,7 @@ TEST(ProducerRetry, TransientFailuresAreResentWithBackoffSameSeqSameRows) {
         EXPECT_EQ(c.producer_id, p.producer_id());
     }
     auto gap1 = calls[1].at - calls[0].at, gap2 = calls[2].at - calls[1].at;
-    EXPECT_GE(gap1, 50ms);  // 100 ms, jittered down by at most half
+    EXPECT_GE(gap1, 50ms); // 100 ms, jittered down by at most half
     EXPECT_LT(gap1, 1000ms);
     EXPECT_GE(gap2, 100ms); // 200 ms, jittered
     EXPECT_LT(gap2, 1500ms);
@@ -239,8 +241,9 @@ TEST(ProducerRetry, CopyFallbackWhenTheServerHasNoPgIngest) {
 
 TEST(ProducerRetry, NoFallbackMeansAPermanentErrorNamingTheExtension) {
     auto transport = std::make_shared<FakeTransport>();
-    transport->set_handler(
-        [](const FakeTransport::Call &, int) { return CallResult::failure("42883", "function does not exist"); });
+    transport->set_handler([](const FakeTransport::Call &, int) {
+        return CallResult::failure("42883", "function does not exist");
+    });
     ProducerConfig cfg = test_config();
     Reports reports;
     cfg.on_delivery = reports.callback();
@@ -290,7 +293,8 @@ TEST(ProducerRetry, UnreadableDeadLettersMakeTheOutcomeUnknownNotOk) {
     auto transport = std::make_shared<FakeTransport>();
     transport->set_handler([](const FakeTransport::Call &, int) { return CallResult::success(5, 1); });
     transport->set_dead_letter_handler([](std::int64_t, std::vector<DeadLetter> &) {
-        return Status(ErrorCode::kUnknownRowOutcome, "permission denied for table ingest_dead_letter", "42501");
+        return Status(ErrorCode::kUnknownRowOutcome, "permission denied for table ingest_dead_letter",
+                      "42501");
     });
     ProducerConfig cfg = one_batch_config();
     Reports reports;

@@ -49,36 +49,36 @@ PGINGEST_API const char *ack_mode_name(AckMode mode);
 PGINGEST_API bool parse_ack_mode(std::string_view name, AckMode &out);
 
 struct PGINGEST_API RetryPolicy {
-    int max_attempts = 3;                                 // sends of a batch, the first included
-    std::chrono::milliseconds initial_backoff{500};       // wait before the 2nd attempt
-    double backoff_factor = 2.0;                          // each further wait multiplied by this
-    std::chrono::milliseconds max_backoff{10000};         // no wait is longer
-    double jitter = 0.5; // each wait is drawn uniformly from [(1 - jitter) * w, w]
+    int max_attempts = 3;                           // sends of a batch, the first included
+    std::chrono::milliseconds initial_backoff{500}; // wait before the 2nd attempt
+    double backoff_factor = 2.0;                    // each further wait multiplied by this
+    std::chrono::milliseconds max_backoff{10000};   // no wait is longer
+    double jitter = 0.5;                            // each wait is drawn uniformly from [(1 - jitter) * w, w]
 
     // The un-jittered wait after `failed_attempts` (>= 1) failures.
     std::chrono::milliseconds backoff(int failed_attempts) const;
 };
 
 struct PGINGEST_API ProducerConfig {
-    std::string conninfo;               // libpq conninfo or URI; empty: the PG* environment variables
-    std::size_t pool_min = 5;           // connections opened at start
-    std::size_t pool_max = 20;          // the pool grows on demand up to this
-    std::size_t queue_max_rows = 100000;            // rows enqueued and not yet reported
-    std::size_t queue_max_bytes = 64u << 20;        // their COPY text bytes
-    std::size_t batch_max_rows = 10000;             // a batch is sent when it has this many rows
-    std::size_t batch_max_bytes = 1u << 20;         //   or this many bytes
-    std::chrono::milliseconds linger{5};            //   or its first row has waited this long
+    std::string conninfo;                    // libpq conninfo or URI; empty: the PG* environment variables
+    std::size_t pool_min = 5;                // connections opened at start
+    std::size_t pool_max = 20;               // the pool grows on demand up to this
+    std::size_t queue_max_rows = 100000;     // rows enqueued and not yet reported
+    std::size_t queue_max_bytes = 64u << 20; // their COPY text bytes
+    std::size_t batch_max_rows = 10000;      // a batch is sent when it has this many rows
+    std::size_t batch_max_bytes = 1u << 20;  //   or this many bytes
+    std::chrono::milliseconds linger{5};     //   or its first row has waited this long
     RetryPolicy retry;
     FullQueuePolicy full_queue_policy = FullQueuePolicy::kFail;
-    std::chrono::milliseconds block_timeout{1000};  // for FullQueuePolicy::kBlock
-    std::optional<AckMode> ack;                     // ingest.ack on the connections; unset: from durable
-    bool durable = true;                // deprecated, ack's older form: true = kCommitted, false = kQueued
-                                        // (used only when ack is unset)
-    bool copy_fallback = false;         // server without pg_ingest: send with COPY FROM STDIN instead
+    std::chrono::milliseconds block_timeout{1000}; // for FullQueuePolicy::kBlock
+    std::optional<AckMode> ack;                    // ingest.ack on the connections; unset: from durable
+    bool durable = true;        // deprecated, ack's older form: true = kCommitted, false = kQueued
+                                // (used only when ack is unset)
+    bool copy_fallback = false; // server without pg_ingest: send with COPY FROM STDIN instead
     std::chrono::milliseconds close_timeout{10000}; // the destructor's bound when close() was not called
 
-    DeliveryCallback on_delivery;       // called once for every enqueued row, on a sender thread
-    LogCallback on_log;                 // default: messages at log_level or above go to stderr
+    DeliveryCallback on_delivery; // called once for every enqueued row, on a sender thread
+    LogCallback on_log;           // default: messages at log_level or above go to stderr
     LogLevel log_level = LogLevel::kInfo;
 
     // Keys: conninfo, pool_min, pool_max, queue_max_rows, queue_max_bytes, batch_max_rows,

@@ -40,10 +40,10 @@ class PGINGEST_API Table {
 struct DeliveryReport {
     Table table;
     Status status;
-    std::int64_t ticket = 0;      // the server's ticket of the call that carried the row (0: none)
-    std::int64_t batch_seq = 0;   // the producer's batch number (exactly-once key with producer_id)
-    std::uint32_t row_number = 0; // 1-based position of the row in its batch
-    std::uint32_t attempts = 0;   // sends of the batch
+    std::int64_t ticket = 0;              // the server's ticket of the call that carried the row (0: none)
+    std::int64_t batch_seq = 0;           // the producer's batch number (exactly-once key with producer_id)
+    std::uint32_t row_number = 0;         // 1-based position of the row in its batch
+    std::uint32_t attempts = 0;           // sends of the batch
     std::chrono::microseconds latency{0}; // enqueue to report
 };
 

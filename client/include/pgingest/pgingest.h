@@ -6,8 +6,8 @@
  *   pgi_producer *p = pgi_producer_new(conf, errbuf, sizeof errbuf);   (conf may be freed after)
  *   pgi_row *row = pgi_row_new();
  *   pgi_row_add_int64(row, 42); pgi_row_add_text(row, "hello");
- *   pgi_produce(p, "events", row, my_row_opaque);                      (row may be reused after pgi_row_clear)
- *   pgi_flush(p, 10000); pgi_producer_free(p);
+ *   pgi_produce(p, "events", row, my_row_opaque);                      (row may be reused after
+ * pgi_row_clear) pgi_flush(p, 10000); pgi_producer_free(p);
  */
 #ifndef PGINGEST_H
 #define PGINGEST_H
@@ -33,7 +33,12 @@ typedef enum pgi_error {
     PGI_ERR_UNKNOWN_ROW_OUTCOME = 9
 } pgi_error;
 
-typedef enum pgi_log_level { PGI_LOG_DEBUG = 0, PGI_LOG_INFO = 1, PGI_LOG_WARNING = 2, PGI_LOG_ERROR = 3 } pgi_log_level;
+typedef enum pgi_log_level {
+    PGI_LOG_DEBUG = 0,
+    PGI_LOG_INFO = 1,
+    PGI_LOG_WARNING = 2,
+    PGI_LOG_ERROR = 3
+} pgi_log_level;
 
 typedef struct pgi_config pgi_config;
 typedef struct pgi_producer pgi_producer;

@@ -19,32 +19,32 @@ namespace pgingest {
 PGINGEST_API void append_copy_escaped(std::string &out, std::string_view s);
 
 // Typed values. The views are read at once by Row::add and need not outlive it.
-struct Numeric {           // numeric / decimal as text: [+-]digits[.digits][e[+-]digits], NaN, [+-]Infinity
+struct Numeric { // numeric / decimal as text: [+-]digits[.digits][e[+-]digits], NaN, [+-]Infinity
     std::string_view text;
 };
-struct Bytea {             // sent in hex form
+struct Bytea { // sent in hex form
     std::string_view bytes;
     Bytea(std::string_view b) : bytes(b) {}
     Bytea(const std::vector<std::uint8_t> &b) : bytes(reinterpret_cast<const char *>(b.data()), b.size()) {}
 };
-struct Date {              // proleptic Gregorian; year <= 0 is 1-year BC (year 0 = 1 BC)
+struct Date { // proleptic Gregorian; year <= 0 is 1-year BC (year 0 = 1 BC)
     int year;
     unsigned month, day;
 };
-struct PGINGEST_API Timestamp {       // timestamp without time zone
+struct PGINGEST_API Timestamp { // timestamp without time zone
     Date date;
     unsigned hour = 0, minute = 0, second = 0, microsecond = 0;
     // The UTC calendar time of a time point (microsecond precision).
     static Timestamp from_time_point(std::chrono::system_clock::time_point tp);
 };
-struct TimestampTz {       // timestamptz, sent as UTC ("+00")
+struct TimestampTz { // timestamptz, sent as UTC ("+00")
     std::chrono::system_clock::time_point at;
 };
 struct PGINGEST_API Uuid {
     std::array<std::uint8_t, 16> bytes{};
     static std::optional<Uuid> parse(std::string_view text); // 8-4-4-4-12 hex, braces/hyphens optional
-    static Uuid random_v4();                                  // from std::random_device
-    std::string to_string() const;                            // lower-case 8-4-4-4-12
+    static Uuid random_v4();                                 // from std::random_device
+    std::string to_string() const;                           // lower-case 8-4-4-4-12
 };
 struct Json {
     std::string_view text;

@@ -24,11 +24,11 @@ struct BatchRequest {
 
 struct CallResult {
     bool ok = false;
-    std::int64_t ticket = 0;          // ingest_enqueue_copy's return value
-    std::uint64_t rejected_rows = 0;  // from the server's rows-rejected warning (extension/protocol.h)
-    std::string sqlstate;             // of a failure; empty when the server sent none
+    std::int64_t ticket = 0;         // ingest_enqueue_copy's return value
+    std::uint64_t rejected_rows = 0; // from the server's rows-rejected warning (extension/protocol.h)
+    std::string sqlstate;            // of a failure; empty when the server sent none
     std::string message;
-    bool connection_lost = false;     // the connection is unusable after this call
+    bool connection_lost = false; // the connection is unusable after this call
 
     static CallResult success(std::int64_t ticket, std::uint64_t rejected = 0) {
         CallResult r;

@@ -75,10 +75,11 @@ bool PgConn::connect(const std::string &conninfo, std::string &err) {
 
 bool table_columns(PGconn *c, const std::string &table, std::vector<std::string> &out, std::string &err) {
     const char *params[1] = {table.c_str()};
-    PGresult *r = PQexecParams(c,
-                               "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 "
-                               "AND NOT attisdropped ORDER BY attnum",
-                               1, nullptr, params, nullptr, nullptr, 0);
+    PGresult *r =
+        PQexecParams(c,
+                     "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 "
+                     "AND NOT attisdropped ORDER BY attnum",
+                     1, nullptr, params, nullptr, nullptr, 0);
     bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     if (ok) {
         for (int i = 0; i < PQntuples(r); ++i)

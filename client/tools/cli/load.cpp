@@ -100,7 +100,9 @@ int probe_table(const LoadOptions &o, const Columns &cols, std::vector<std::stri
 }
 
 // On a terminal, a log line first clears the progress line.
-const char *clear_line() { return isatty(STDERR_FILENO) ? "\r\033[K" : ""; }
+const char *clear_line() {
+    return isatty(STDERR_FILENO) ? "\r\033[K" : "";
+}
 
 pgingest::ProducerConfig producer_config(const LoadOptions &o) {
     pgingest::ProducerConfig cfg;

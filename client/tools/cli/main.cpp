@@ -18,7 +18,8 @@ namespace {
 CLI::App *add_load(CLI::App &app, LoadOptions &o, CLI::Option *&null_opt) {
     CLI::App *load = app.add_subcommand("load", "load rows from files (or stdin: -)");
     load->add_option("--table,-t", o.table, "target table")->required();
-    load->add_option("--format,-f", o.format, "csv | tsv | jsonl")->check(CLI::IsMember({"csv", "tsv", "jsonl"}));
+    load->add_option("--format,-f", o.format, "csv | tsv | jsonl")
+        ->check(CLI::IsMember({"csv", "tsv", "jsonl"}));
     load->add_option("--columns,-c", o.columns, "comma-separated column list");
     load->add_flag("--header", o.header, "the first record is a header (its names are the columns)");
     load->add_option("--delimiter,-d", o.delimiter, "field delimiter (csv: ',', tsv: TAB)");
@@ -37,32 +38,44 @@ CLI::App *add_load(CLI::App &app, LoadOptions &o, CLI::Option *&null_opt) {
     load->add_option("--rejects", o.rejects, "write rejected rows here");
     load->add_option("--max-errors", o.max_errors, "stop reading after N rejects (0: no limit)");
     load->add_flag("--dry-run", o.dry_run, "parse and validate only");
-    load->add_option("--progress", o.progress, "auto | log | none")->check(CLI::IsMember({"auto", "log", "none"}));
+    load->add_option("--progress", o.progress, "auto | log | none")
+        ->check(CLI::IsMember({"auto", "log", "none"}));
     load->add_option("files", o.files, "input files ('-' = stdin)");
     return load;
 }
 
 CLI::App *add_serve(CLI::App &app, pgingest_serve::ServeOptions &s) {
-    CLI::App *serve = app.add_subcommand("serve", "HTTP ingest endpoint (foreground, logs to stderr; docs/SERVE.md)");
+    CLI::App *serve =
+        app.add_subcommand("serve", "HTTP ingest endpoint (foreground, logs to stderr; docs/SERVE.md)");
     serve->add_option("--dsn", s.dsn, "libpq conninfo of the login role (default: PG* environment)");
     serve->add_option("--listen", s.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
-    serve->add_option("--tokens", s.tokens, "file of `TOKEN ROLE` / `sha256:HEX ROLE` lines (default: no auth)");
+    serve->add_option("--tokens", s.tokens,
+                      "file of `TOKEN ROLE` / `sha256:HEX ROLE` lines (default: no auth)");
     serve->add_option("--max-body", s.max_body, "largest request body in bytes (default 16 MiB)")
         ->check(CLI::PositiveNumber);
-    serve->add_option("--queue-rows", s.queue_rows, "rows accepted and not yet reported, all roles (default 100000)")
+    serve
+        ->add_option("--queue-rows", s.queue_rows,
+                     "rows accepted and not yet reported, all roles (default 100000)")
         ->check(CLI::PositiveNumber);
     serve->add_option("--queue-bytes", s.queue_bytes, "their COPY text bytes (default 64 MiB)")
         ->check(CLI::PositiveNumber);
-    serve->add_option("--max-tickets", s.max_tickets, "tickets remembered, oldest forgotten first (default 100000)")
+    serve
+        ->add_option("--max-tickets", s.max_tickets,
+                     "tickets remembered, oldest forgotten first (default 100000)")
         ->check(CLI::PositiveNumber);
     serve->add_option("--threads", s.threads, "HTTP threads (default 2)")->check(CLI::Range(1, 64));
-    serve->add_option("--pool-max", s.pool_max, "connections per role (default 8)")->check(CLI::Range(1, 100));
-    serve->add_option("--batch-rows", s.batch_rows, "rows per batch (default 10000)")->check(CLI::PositiveNumber);
-    serve->add_option("--ring-full", s.ring_full, "ring fill (0-1) from which new rows get 503 (default 0.95)")
+    serve->add_option("--pool-max", s.pool_max, "connections per role (default 8)")
+        ->check(CLI::Range(1, 100));
+    serve->add_option("--batch-rows", s.batch_rows, "rows per batch (default 10000)")
+        ->check(CLI::PositiveNumber);
+    serve
+        ->add_option("--ring-full", s.ring_full, "ring fill (0-1) from which new rows get 503 (default 0.95)")
         ->check(CLI::Range(0.0, 1.0));
     serve->add_option("--shutdown-timeout", s.shutdown_timeout_s, "seconds to flush at SIGTERM (default 30)")
         ->check(CLI::Range(1, 3600));
-    serve->add_option("--privilege-cache-ms", s.privilege_cache_ms, "reuse table/privilege lookups (default 5000)")
+    serve
+        ->add_option("--privilege-cache-ms", s.privilege_cache_ms,
+                     "reuse table/privilege lookups (default 5000)")
         ->check(CLI::Range(0, 3600000));
     return serve;
 }

@@ -183,7 +183,8 @@ bool simple_csv_line(std::string_view line, char delim, CsvLines &ctx) {
     std::string_view body = line.substr(0, line.size() - 1);
     if (!body.empty() && body.back() == '\r')
         body.remove_suffix(1);
-    if (body.empty() || std::memchr(body.data(), '"', body.size()) || std::memchr(body.data(), '\r', body.size()))
+    if (body.empty() || std::memchr(body.data(), '"', body.size()) ||
+        std::memchr(body.data(), '\r', body.size()))
         return false;
     auto blank = [delim](char c) { return (c == ' ' || c == '\t') && c != delim; };
     const bool other_marker = ctx.null_string && !ctx.null_string->empty();
@@ -191,7 +192,8 @@ bool simple_csv_line(std::string_view line, char delim, CsvLines &ctx) {
     ctx.cur_fields = 0;
     for (std::size_t start = 0;;) {
         const void *d = std::memchr(body.data() + start, delim, body.size() - start);
-        const std::size_t end = d ? static_cast<std::size_t>(static_cast<const char *>(d) - body.data()) : body.size();
+        const std::size_t end =
+            d ? static_cast<std::size_t>(static_cast<const char *>(d) - body.data()) : body.size();
         std::string_view v = body.substr(start, end - start);
         if (!v.empty() && (blank(v.front()) || blank(v.back()))) { // libcsv trims these
             ctx.cur.clear();
@@ -230,7 +232,7 @@ bool load_csv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, 
     };
     init();
     const int between_records = p.pstate; // libcsv's state when no record is under way
-    std::string raw;                       // the input lines of the record libcsv is reading
+    std::string raw;                      // the input lines of the record libcsv is reading
     std::uint64_t record_line = line_no + 1;
     Sink *last_sink = nullptr;
     LineReader reader(f, st, [&last_sink] {
@@ -265,7 +267,8 @@ bool load_csv(std::FILE *f, const LoadOptions &o, LoadState &st, Columns &cols, 
         if (raw.empty())
             record_line = line_no;
         raw += line;
-        std::size_t done = csv_parse(&p, line.data(), line.size(), csv_line_field_cb, csv_line_record_cb, &ctx);
+        std::size_t done =
+            csv_parse(&p, line.data(), line.size(), csv_line_field_cb, csv_line_record_cb, &ctx);
         if (done != line.size()) {
             st.read++;
             st.reject(record_line, std::string("CSV parse error: ") + csv_strerror(csv_error(&p)), raw);

@@ -25,7 +25,8 @@ std::string sha256_hex(std::string_view data) {
 
 namespace {
 bool is_sha256_hex(const std::string &s) {
-    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit((unsigned char)c); });
+    return s.size() == 64 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit((unsigned char)c); });
 }
 } // namespace
 
@@ -49,7 +50,8 @@ bool TokenTable::load(const std::string &path, std::string &err) {
         std::string digest;
         if (token.rfind("sha256:", 0) == 0) {
             digest = token.substr(7);
-            std::transform(digest.begin(), digest.end(), digest.begin(), [](char c) { return std::tolower(c); });
+            std::transform(digest.begin(), digest.end(), digest.begin(),
+                           [](char c) { return std::tolower(c); });
             if (!is_sha256_hex(digest)) {
                 err = path + ": line " + std::to_string(n) + ": sha256: needs 64 hex digits";
                 return false;

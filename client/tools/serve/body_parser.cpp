@@ -37,10 +37,12 @@ std::string where(std::string_view text, std::size_t pos) {
 
 class Builder {
   public:
-    Builder(const std::vector<std::string> &table_cols, ParsedBody &out) : table_cols_(table_cols), out_(out) {}
+    Builder(const std::vector<std::string> &table_cols, ParsedBody &out)
+        : table_cols_(table_cols), out_(out) {}
 
     // Adds one record from its column list and COPY fields; false with err past the column-set limit.
-    bool add(const std::vector<std::string> &columns, const std::vector<std::string> &fields, std::string &err) {
+    bool add(const std::vector<std::string> &columns, const std::vector<std::string> &fields,
+             std::string &err) {
         auto it = sets_.find(columns);
         if (it == sets_.end()) {
             if (out_.column_sets.size() >= ParsedBody::kMaxColumnSets) {
@@ -97,14 +99,14 @@ bool parse_json_array(const std::string &body, Builder &b, std::string &err) {
     Json doc;
     try {
         doc = Json::parse(body, [&complete](int depth, Json::parse_event_t ev, Json &) {
-            if (depth == 1 && (ev == Json::parse_event_t::object_end || ev == Json::parse_event_t::array_end ||
-                               ev == Json::parse_event_t::value))
+            if (depth == 1 && (ev == Json::parse_event_t::object_end ||
+                               ev == Json::parse_event_t::array_end || ev == Json::parse_event_t::value))
                 ++complete;
             return true;
         });
     } catch (const Json::parse_error &e) {
-        err = "malformed JSON in record " + std::to_string(complete + 1) + " (" + where(body, e.byte ? e.byte - 1 : 0) +
-              "): " + e.what();
+        err = "malformed JSON in record " + std::to_string(complete + 1) + " (" +
+              where(body, e.byte ? e.byte - 1 : 0) + "): " + e.what();
         return false;
     }
     if (doc.is_object()) // a single object is one record
@@ -135,8 +137,8 @@ bool parse_ndjson(const std::string &body, Builder &b, std::string &err) {
         try {
             obj = Json::parse(line);
         } catch (const Json::parse_error &e) {
-            err = "malformed JSON in record " + std::to_string(n) + " (line " + std::to_string(line_no) + ", column " +
-                  std::to_string(e.byte) + "): " + e.what();
+            err = "malformed JSON in record " + std::to_string(n) + " (line " + std::to_string(line_no) +
+                  ", column " + std::to_string(e.byte) + "): " + e.what();
             return false;
         }
         if (!b.add_object(obj, n, "line " + std::to_string(line_no), err))
@@ -146,7 +148,8 @@ bool parse_ndjson(const std::string &body, Builder &b, std::string &err) {
 }
 
 // CSV with a header naming the columns; fed line by line to libcsv so errors carry line numbers.
-bool parse_csv(const std::string &body, const std::vector<std::string> &table_cols, Builder &b, std::string &err) {
+bool parse_csv(const std::string &body, const std::vector<std::string> &table_cols, Builder &b,
+               std::string &err) {
     pgingest_cli::CsvCtx ctx;
     csv_parser p;
     csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_EMPTY_IS_NULL);
@@ -158,7 +161,8 @@ bool parse_csv(const std::string &body, const std::vector<std::string> &table_co
             if (header.empty()) {
                 header = rec;
                 for (const auto &h : header)
-                    if (h == "\\N" || std::find(table_cols.begin(), table_cols.end(), h) == table_cols.end()) {
+                    if (h == "\\N" ||
+                        std::find(table_cols.begin(), table_cols.end(), h) == table_cols.end()) {
                         err = "CSV header (line 1): \"" + h + "\" is not a column of the table";
                         return false;
                     }
@@ -167,7 +171,8 @@ bool parse_csv(const std::string &body, const std::vector<std::string> &table_co
             ++n;
             std::string pos = "record " + std::to_string(n) + " (line " + std::to_string(record_line) + "): ";
             if (rec.size() != header.size()) {
-                err = pos + "expected " + std::to_string(header.size()) + " fields, got " + std::to_string(rec.size());
+                err = pos + "expected " + std::to_string(header.size()) + " fields, got " +
+                      std::to_string(rec.size());
                 return false;
             }
             if (!b.add(header, rec, err)) {
@@ -185,7 +190,8 @@ bool parse_csv(const std::string &body, const std::vector<std::string> &table_co
                                      pgingest_cli::csv_record_cb, &ctx);
         if (done != end - start) {
             err = "malformed CSV in record " + std::to_string(n + (header.empty() ? 0 : 1)) + " (line " +
-                  std::to_string(line_no) + ", column " + std::to_string(done + 1) + "): " + csv_strerror(csv_error(&p));
+                  std::to_string(line_no) + ", column " + std::to_string(done + 1) +
+                  "): " + csv_strerror(csv_error(&p));
             ok = false;
             break;
         }

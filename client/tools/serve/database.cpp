@@ -23,7 +23,9 @@ struct Result {
         const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
         return m ? m : pgingest_cli::trim(PQerrorMessage(c));
     }
-    std::string get(int row, int col) const { return PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col); }
+    std::string get(int row, int col) const {
+        return PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col);
+    }
 };
 
 // One statement: the table, the role's INSERT privilege, the login role's membership, columns.
@@ -142,10 +144,11 @@ std::string Database::can_act_as(const std::string &role) {
     if (!c.connect(dsn_, err))
         return "database unreachable: " + err;
     const char *params[1] = {role.c_str()};
-    Result r(PQexecParams(c.c,
-                          "SELECT pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') FROM pg_catalog.pg_roles r "
-                          "WHERE r.rolname = $1",
-                          1, nullptr, params, nullptr, nullptr, 0));
+    Result r(PQexecParams(
+        c.c,
+        "SELECT pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') FROM pg_catalog.pg_roles r "
+        "WHERE r.rolname = $1",
+        1, nullptr, params, nullptr, nullptr, 0));
     if (!r.tuples())
         return r.message(c.c);
     if (PQntuples(r.r) == 0)
@@ -187,27 +190,37 @@ std::string Database::scrape() {
     const Col cols[] = {
         {1, "pgingest_server_rows_enqueued_total", "counter", "ingest_status.rows_enqueued per table."},
         {2, "pgingest_server_rows_committed_total", "counter", "ingest_status.rows_committed per table."},
-        {3, "pgingest_server_rows_failed_total", "counter", "ingest_status.rows_failed (dead-lettered) per table."},
-        {4, "pgingest_server_rows_queued", "gauge", "ingest_status.rows_queued: rows in the ring, per table."},
-        {5, "pgingest_server_lag_seconds", "gauge", "ingest_status.oldest_queued_age per table (0: none queued)."},
+        {3, "pgingest_server_rows_failed_total", "counter",
+         "ingest_status.rows_failed (dead-lettered) per table."},
+        {4, "pgingest_server_rows_queued", "gauge",
+         "ingest_status.rows_queued: rows in the ring, per table."},
+        {5, "pgingest_server_lag_seconds", "gauge",
+         "ingest_status.oldest_queued_age per table (0: none queued)."},
     };
     for (const Col &col : cols) {
-        out += std::string("# HELP ") + col.name + " " + col.help + "\n# TYPE " + col.name + " " + col.type + "\n";
+        out += std::string("# HELP ") + col.name + " " + col.help + "\n# TYPE " + col.name + " " + col.type +
+               "\n";
         for (int i = 0; i < PQntuples(st.r); ++i)
-            out += std::string(col.name) + "{table=\"" + label_escape(st.get(i, 0)) + "\"} " + st.get(i, col.index) +
-                   "\n";
+            out += std::string(col.name) + "{table=\"" + label_escape(st.get(i, 0)) + "\"} " +
+                   st.get(i, col.index) + "\n";
     }
     double size = std::atof(ring.get(0, 0).c_str()), used = std::atof(ring.get(0, 1).c_str());
     char fill[64];
     std::snprintf(fill, sizeof fill, "%.6f", size > 0 ? used / size : 0.0);
-    out += "# HELP pgingest_server_ring_bytes ingest_ring.ring_bytes.\n# TYPE pgingest_server_ring_bytes gauge\n"
-           "pgingest_server_ring_bytes " + ring.get(0, 0) + "\n";
+    out +=
+        "# HELP pgingest_server_ring_bytes ingest_ring.ring_bytes.\n# TYPE pgingest_server_ring_bytes gauge\n"
+        "pgingest_server_ring_bytes " +
+        ring.get(0, 0) + "\n";
     out += "# HELP pgingest_server_ring_used_bytes ingest_ring.ring_used_bytes.\n"
-           "# TYPE pgingest_server_ring_used_bytes gauge\npgingest_server_ring_used_bytes " + ring.get(0, 1) + "\n";
-    out += "# HELP pgingest_server_ring_fill Used fraction of the ring.\n# TYPE pgingest_server_ring_fill gauge\n"
-           "pgingest_server_ring_fill " + std::string(fill) + "\n";
+           "# TYPE pgingest_server_ring_used_bytes gauge\npgingest_server_ring_used_bytes " +
+           ring.get(0, 1) + "\n";
+    out += "# HELP pgingest_server_ring_fill Used fraction of the ring.\n# TYPE pgingest_server_ring_fill "
+           "gauge\n"
+           "pgingest_server_ring_fill " +
+           std::string(fill) + "\n";
     out += "# HELP pgingest_server_workers Running pg_ingest workers.\n# TYPE pgingest_server_workers gauge\n"
-           "pgingest_server_workers " + ring.get(0, 2) + "\n";
+           "pgingest_server_workers " +
+           ring.get(0, 2) + "\n";
     return out;
 }
 

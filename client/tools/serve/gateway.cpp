@@ -53,7 +53,8 @@ struct Gateway::Call {
     Respond respond;
     std::atomic<bool> done{false};
 
-    Call(Gateway &g, unsigned v, bool ka, Respond r) : gw(g), version(v), keep_alive(ka), respond(std::move(r)) {}
+    Call(Gateway &g, unsigned v, bool ka, Respond r)
+        : gw(g), version(v), keep_alive(ka), respond(std::move(r)) {}
 
     // Sends the response once (later calls are ignored) and records it in the metrics.
     void send(Response res) {
@@ -63,7 +64,8 @@ struct Gateway::Call {
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         gw.metrics_.request(route, static_cast<int>(res.result_int()), secs);
         if (res.result_int() >= 500 && res.result_int() != 503) // 503s (overload) are counted in /metrics
-            std::fprintf(stderr, "pgingest serve: %s -> %u %s\n", route.c_str(), res.result_int(), res.body().c_str());
+            std::fprintf(stderr, "pgingest serve: %s -> %u %s\n", route.c_str(), res.result_int(),
+                         res.body().c_str());
         respond(std::move(res));
         gw.in_progress--;
     }
@@ -102,7 +104,8 @@ std::optional<std::string> Gateway::authenticate(Call &call, const Request &req)
         Response res{http::status::unauthorized, call.version};
         res.set(http::field::content_type, "application/json");
         res.set(http::field::www_authenticate, "Bearer");
-        res.body() = ojson{{"error", it == req.end() ? "missing bearer token" : "unknown bearer token"}}.dump() + "\n";
+        res.body() =
+            ojson{{"error", it == req.end() ? "missing bearer token" : "unknown bearer token"}}.dump() + "\n";
         call.send(std::move(res));
     }
     return role;
@@ -129,8 +132,8 @@ void Gateway::handle(Request &&req, Respond respond) {
         call->route = "rows";
         if (req.method() != http::verb::post)
             return method_not_allowed("POST");
-        std::string table =
-            percent_decode(path.substr(rows_prefix.size(), path.size() - rows_prefix.size() - rows_suffix.size()));
+        std::string table = percent_decode(
+            path.substr(rows_prefix.size(), path.size() - rows_prefix.size() - rows_suffix.size()));
         return post_rows(call, std::move(req), table, query);
     }
     if (path.rfind(ticket_prefix, 0) == 0 && path.size() > ticket_prefix.size()) {
@@ -150,7 +153,8 @@ void Gateway::handle(Request &&req, Respond respond) {
     call->error(404, "no such endpoint: " + path);
 }
 
-void Gateway::post_rows(std::shared_ptr<Call> call, Request &&req, const std::string &table, const std::string &query) {
+void Gateway::post_rows(std::shared_ptr<Call> call, Request &&req, const std::string &table,
+                        const std::string &query) {
     std::optional<std::string> role = authenticate(*call, req);
     if (!role)
         return;
@@ -158,15 +162,15 @@ void Gateway::post_rows(std::shared_ptr<Call> call, Request &&req, const std::st
     if (!ack.empty() && ack != "queued" && ack != "committed")
         return call->error(400, "ack must be queued or committed");
     auto ct = req.find(http::field::content_type);
-    auto format = body_format(ct == req.end() ? std::string_view() : std::string_view(ct->value().data(), ct->value().size()));
+    auto format = body_format(ct == req.end() ? std::string_view()
+                                              : std::string_view(ct->value().data(), ct->value().size()));
     if (!format)
         return call->error(415, "Content-Type must be application/json, application/x-ndjson or text/csv");
     if (draining)
         return call->unavailable("shutting down");
     auto body = std::make_shared<std::string>(std::move(req.body()));
-    boost::asio::post(pool_, [this, call, role = *role, table, committed = ack != "queued", f = *format, body] {
-        queue_rows(call, role, table, committed, f, *body);
-    });
+    boost::asio::post(pool_, [this, call, role = *role, table, committed = ack != "queued", f = *format,
+                              body] { queue_rows(call, role, table, committed, f, *body); });
 }
 
 void Gateway::queue_rows(std::shared_ptr<Call> call, const std::string &role, const std::string &table,
@@ -192,14 +196,15 @@ void Gateway::queue_rows(std::shared_ptr<Call> call, const std::string &role, co
     if (n == 0)
         return call->error(400, "the body holds no records");
     if (n > o_.queue_rows || parsed.bytes > o_.queue_bytes)
-        return call->error(413, "the request has more rows or bytes than the gateway queue holds (--queue-rows " +
-                                    std::to_string(o_.queue_rows) + ", --queue-bytes " +
-                                    std::to_string(o_.queue_bytes) + "): split it");
+        return call->error(413,
+                           "the request has more rows or bytes than the gateway queue holds (--queue-rows " +
+                               std::to_string(o_.queue_rows) + ", --queue-bytes " +
+                               std::to_string(o_.queue_bytes) + "): split it");
     double fill = db_.ring_fill();
     if (fill >= o_.ring_full) {
         metrics_.rows_refused += n;
-        return call->unavailable("the server's ingest ring is full (" + std::to_string(static_cast<int>(fill * 100)) +
-                                 "%)");
+        return call->unavailable("the server's ingest ring is full (" +
+                                 std::to_string(static_cast<int>(fill * 100)) + "%)");
     }
     pgingest::Producer *producer = producers_.for_role(role, err);
     if (!producer)
@@ -215,7 +220,8 @@ void Gateway::queue_rows(std::shared_ptr<Call> call, const std::string &role, co
         return call->unavailable("shutting down");
     if (!producers_.reserve(n, parsed.bytes)) {
         metrics_.rows_refused += n;
-        return call->unavailable("the gateway queue is full (--queue-rows " + std::to_string(o_.queue_rows) + ")");
+        return call->unavailable("the gateway queue is full (--queue-rows " + std::to_string(o_.queue_rows) +
+                                 ")");
     }
 
     auto ticket = tickets_.create(role, static_cast<std::uint32_t>(n));
@@ -262,28 +268,32 @@ void Gateway::get_ticket(std::shared_ptr<Call> call, const Request &req, const s
     std::optional<std::string> role = authenticate(*call, req);
     if (!role)
         return;
-    if (id_text.empty() || id_text.size() > 18 || id_text.find_first_not_of("0123456789") != std::string::npos)
+    if (id_text.empty() || id_text.size() > 18 ||
+        id_text.find_first_not_of("0123456789") != std::string::npos)
         return call->error(400, "a ticket is a number");
     std::uint64_t id = std::stoull(id_text);
     auto t = tickets_.find(id, *role);
     if (!t)
-        return call->json(200, {{"ticket", id},
-                                {"status", "unknown"},
-                                {"rows_failed", 0},
-                                {"errors", ojson::array()},
-                                {"note", "not known to this gateway: never issued, another role's, issued before "
-                                         "a restart, or forgotten (the last --max-tickets are kept)"}});
+        return call->json(200,
+                          {{"ticket", id},
+                           {"status", "unknown"},
+                           {"rows_failed", 0},
+                           {"errors", ojson::array()},
+                           {"note", "not known to this gateway: never issued, another role's, issued before "
+                                    "a restart, or forgotten (the last --max-tickets are kept)"}});
     call->json(200, t->to_json());
 }
 
 void Gateway::get_metrics(std::shared_ptr<Call> call) {
     boost::asio::post(pool_, [this, call] {
         std::string text = metrics_.render();
-        text += "# HELP pgingest_producer_queue_depth Rows in libpgingest's queues (enqueued, not yet reported).\n"
+        text += "# HELP pgingest_producer_queue_depth Rows in libpgingest's queues (enqueued, not yet "
+                "reported).\n"
                 "# TYPE pgingest_producer_queue_depth gauge\npgingest_producer_queue_depth " +
                 std::to_string(producers_.queue_depth()) + "\n";
-        text += "# HELP pgingest_tickets Tickets remembered.\n# TYPE pgingest_tickets gauge\npgingest_tickets " +
-                std::to_string(tickets_.size()) + "\n";
+        text +=
+            "# HELP pgingest_tickets Tickets remembered.\n# TYPE pgingest_tickets gauge\npgingest_tickets " +
+            std::to_string(tickets_.size()) + "\n";
         text += db_.scrape();
         Response res{http::status::ok, call->version};
         res.set(http::field::content_type, "text/plain; version=0.0.4");

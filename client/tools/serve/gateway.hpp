@@ -23,7 +23,8 @@ class Gateway : public RequestHandler {
   public:
     Gateway(const ServeOptions &o, const TokenTable *tokens, Database &db, Producers &producers,
             TicketRegistry &tickets, GatewayMetrics &metrics, boost::asio::thread_pool &pool)
-        : o_(o), tokens_(tokens), db_(db), producers_(producers), tickets_(tickets), metrics_(metrics), pool_(pool) {}
+        : o_(o), tokens_(tokens), db_(db), producers_(producers), tickets_(tickets), metrics_(metrics),
+          pool_(pool) {}
 
     void handle(Request &&req, Respond respond) override;
     Response protocol_error(int code, const std::string &message, unsigned version) override;
@@ -38,9 +39,10 @@ class Gateway : public RequestHandler {
 
   private:
     struct Call; // one request on its way: version, route, start time, the respond-once callback
-    void post_rows(std::shared_ptr<Call> call, Request &&req, const std::string &table, const std::string &query);
-    void queue_rows(std::shared_ptr<Call> call, const std::string &role, const std::string &table, bool ack_committed,
-                    BodyFormat format, const std::string &body);
+    void post_rows(std::shared_ptr<Call> call, Request &&req, const std::string &table,
+                   const std::string &query);
+    void queue_rows(std::shared_ptr<Call> call, const std::string &role, const std::string &table,
+                    bool ack_committed, BodyFormat format, const std::string &body);
     void get_ticket(std::shared_ptr<Call> call, const Request &req, const std::string &id);
     void get_metrics(std::shared_ptr<Call> call);
     void get_ready(std::shared_ptr<Call> call);

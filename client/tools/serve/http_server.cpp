@@ -33,17 +33,21 @@ class Session : public std::enable_shared_from_this<Session> {
         parser_.emplace();
         parser_->body_limit(max_body_);
         stream_.expires_after(kReadTimeout);
-        http::async_read(stream_, buffer_, *parser_,
-                         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+        http::async_read(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec) {
-        if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
-            ec == net::error::connection_reset || ec == net::error::eof)
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+            ec == net::error::eof)
             return close();
         if (ec == http::error::body_limit)
-            return write(handler_.protocol_error(413, "body larger than --max-body (" + std::to_string(max_body_) +
-                                                          " bytes)", 11), true);
+            return write(
+                handler_.protocol_error(
+                    413, "body larger than --max-body (" + std::to_string(max_body_) + " bytes)", 11),
+                true);
         if (ec)
             return write(handler_.protocol_error(400, "bad HTTP request: " + ec.message(), 11), true);
         stream_.expires_never();
@@ -62,11 +66,12 @@ class Session : public std::enable_shared_from_this<Session> {
         res.prepare_payload();
         auto sp = std::make_shared<Response>(std::move(res));
         stream_.expires_after(kReadTimeout);
-        http::async_write(stream_, *sp, [self = shared_from_this(), sp, close_after](beast::error_code ec, std::size_t) {
-            if (ec || close_after)
-                return self->close();
-            self->read();
-        });
+        http::async_write(stream_, *sp,
+                          [self = shared_from_this(), sp, close_after](beast::error_code ec, std::size_t) {
+                              if (ec || close_after)
+                                  return self->close();
+                              self->read();
+                          });
     }
 
     // Lingering close: stop sending, then read (and drop) what the client still sends for up to
@@ -78,14 +83,15 @@ class Session : public std::enable_shared_from_this<Session> {
         drain();
     }
     void drain() {
-        stream_.async_read_some(net::buffer(discard_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-            if (ec) {
-                beast::error_code ignored;
-                self->stream_.socket().close(ignored);
-                return;
-            }
-            self->drain();
-        });
+        stream_.async_read_some(net::buffer(discard_),
+                                [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                    if (ec) {
+                                        beast::error_code ignored;
+                                        self->stream_.socket().close(ignored);
+                                        return;
+                                    }
+                                    self->drain();
+                                });
     }
 
     beast::tcp_stream stream_;
@@ -107,15 +113,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         acceptor.listen(net::socket_base::max_listen_connections);
     }
     void accept() {
-        acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
-            if (ec == net::error::operation_aborted || !self->acceptor.is_open())
-                return;
-            if (!ec)
-                std::make_shared<Session>(std::move(s), self->max_body, self->handler)->run();
-            else if (ec == net::error::no_descriptors) // out of file descriptors: let some close
-                std::fprintf(stderr, "pgingest serve: accept: %s\n", ec.message().c_str());
-            self->accept();
-        });
+        acceptor.async_accept(
+            net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+                if (ec == net::error::operation_aborted || !self->acceptor.is_open())
+                    return;
+                if (!ec)
+                    std::make_shared<Session>(std::move(s), self->max_body, self->handler)->run();
+                else if (ec == net::error::no_descriptors) // out of file descriptors: let some close
+                    std::fprintf(stderr, "pgingest serve: accept: %s\n", ec.message().c_str());
+                self->accept();
+            });
     }
     net::io_context &ioc;
     tcp::acceptor acceptor;
@@ -123,7 +130,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     RequestHandler &handler;
 };
 
-HttpServer::HttpServer(net::io_context &ioc, const tcp::endpoint &at, std::size_t max_body, RequestHandler &handler)
+HttpServer::HttpServer(net::io_context &ioc, const tcp::endpoint &at, std::size_t max_body,
+                       RequestHandler &handler)
     : impl_(std::make_shared<Impl>(ioc, at, max_body, handler)) {}
 
 HttpServer::~HttpServer() = default;
@@ -139,6 +147,8 @@ void HttpServer::stop_accepting() {
     });
 }
 
-tcp::endpoint HttpServer::local_endpoint() const { return impl_->acceptor.local_endpoint(); }
+tcp::endpoint HttpServer::local_endpoint() const {
+    return impl_->acceptor.local_endpoint();
+}
 
 } // namespace pgingest_serve

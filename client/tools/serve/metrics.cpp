@@ -28,7 +28,8 @@ std::string GatewayMetrics::render() const {
     counter(out, "pgingest_rows_committed_total", "Accepted rows reported committed.", rows_committed);
     counter(out, "pgingest_rows_failed_total", "Accepted rows reported failed (dead-lettered or not sent).",
             rows_failed);
-    counter(out, "pgingest_rows_refused_total", "Rows of requests refused before queueing (4xx/5xx).", rows_refused);
+    counter(out, "pgingest_rows_refused_total", "Rows of requests refused before queueing (4xx/5xx).",
+            rows_refused);
     out += "# HELP pgingest_producer_queue_rows Rows accepted and not yet reported.\n"
            "# TYPE pgingest_producer_queue_rows gauge\npgingest_producer_queue_rows " +
            std::to_string(queue_rows.load()) + "\n";
@@ -55,7 +56,8 @@ std::string GatewayMetrics::render() const {
                std::to_string(kv.second.count) + "\n";
         std::snprintf(num, sizeof num, "%.6f", kv.second.sum);
         out += "pgingest_http_request_duration_seconds_sum{" + lbl + "} " + num + "\n";
-        out += "pgingest_http_request_duration_seconds_count{" + lbl + "} " + std::to_string(kv.second.count) + "\n";
+        out += "pgingest_http_request_duration_seconds_count{" + lbl + "} " +
+               std::to_string(kv.second.count) + "\n";
     }
     return out;
 }

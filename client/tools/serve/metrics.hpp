@@ -22,7 +22,7 @@ class GatewayMetrics {
     std::string render() const; // counters and histogram, without the database part
 
     static constexpr std::array<double, 14> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                        0.25,  0.5,    1,     2.5,  5,     10,  30};
+                                                        0.25,  0.5,    1,     2.5,  5,     10,   30};
 
   private:
     struct Histogram {

@@ -117,7 +117,8 @@ std::uint64_t Producers::close_all(std::chrono::milliseconds timeout) {
     std::uint64_t left = 0;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (auto &kv : by_role_) {
-        auto rest = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        auto rest = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                          std::chrono::steady_clock::now());
         if (!kv.second->flush(std::max(rest, std::chrono::milliseconds(0))).ok())
             left += kv.second->metrics().queue_depth;
     }

@@ -28,7 +28,8 @@ class Producers {
     // The producer of role (empty: the login role), created on first use; nullptr and err on failure.
     pgingest::Producer *for_role(const std::string &role, std::string &err);
     // The table handle for (name, columns) of that producer; invalid past kMaxTargets per role.
-    pgingest::Table table(pgingest::Producer &p, const std::string &name, const std::vector<std::string> &columns);
+    pgingest::Table table(pgingest::Producer &p, const std::string &name,
+                          const std::vector<std::string> &columns);
     static constexpr std::size_t kMaxTargets = 4096;
 
     // Reserves room for rows/bytes in the gateway queue; false (nothing reserved) when it is full.
@@ -46,7 +47,8 @@ class Producers {
     GatewayMetrics &m_;
     mutable std::mutex mu_;
     std::map<std::string, std::unique_ptr<pgingest::Producer>> by_role_;
-    std::map<pgingest::Producer *, std::map<std::pair<std::string, std::vector<std::string>>, pgingest::Table>>
+    std::map<pgingest::Producer *,
+             std::map<std::pair<std::string, std::vector<std::string>>, pgingest::Table>>
         targets_;
 };
 

@@ -34,7 +34,8 @@ bool parse_listen(const std::string &s, tcp::endpoint &ep, std::string &err) {
         err = "--listen: " + host + " is not an IP address";
         return false;
     }
-    if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoi(port) > 65535) {
+    if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
+        std::stoi(port) > 65535) {
         err = "--listen: bad port " + port;
         return false;
     }
@@ -42,7 +43,9 @@ bool parse_listen(const std::string &s, tcp::endpoint &ep, std::string &err) {
     return true;
 }
 
-void log(const std::string &m) { std::fprintf(stderr, "pgingest serve: %s\n", m.c_str()); }
+void log(const std::string &m) {
+    std::fprintf(stderr, "pgingest serve: %s\n", m.c_str());
+}
 
 // The drain after SIGTERM, on its own thread (the HTTP threads keep writing responses meanwhile).
 // Returns the exit code.
@@ -50,8 +53,8 @@ int drain(Gateway &gw, HttpServer &server, Producers &producers, const ServeOpti
     gw.draining = true;
     server.stop_accepting();
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.shutdown_timeout_s);
-    log("shutting down: no new connections; flushing accepted rows (up to " + std::to_string(o.shutdown_timeout_s) +
-        " s)");
+    log("shutting down: no new connections; flushing accepted rows (up to " +
+        std::to_string(o.shutdown_timeout_s) + " s)");
     while (gw.queueing > 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::uint64_t left = producers.close_all(std::chrono::seconds(o.shutdown_timeout_s));
@@ -60,7 +63,8 @@ int drain(Gateway &gw, HttpServer &server, Producers &producers, const ServeOpti
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     std::this_thread::sleep_for(std::chrono::milliseconds(200)); // let the last responses go out
     if (left) {
-        log("ERROR: " + std::to_string(left) + " accepted rows were not reported committed within --shutdown-timeout;"
+        log("ERROR: " + std::to_string(left) +
+            " accepted rows were not reported committed within --shutdown-timeout;"
             " their tickets say failed (kShutdown); rows already sent may still commit");
         return 1;
     }
@@ -103,7 +107,8 @@ int run_serve(const ServeOptions &o) {
     for (const std::string &role : tokens ? tokens->roles() : std::vector<std::string>{""}) {
         std::string e = role.empty() ? "" : db.can_act_as(role);
         if (e.empty() && !producers.for_role(role, e))
-            log("cannot start a producer for " + (role.empty() ? std::string("the login role") : role) + ": " + e);
+            log("cannot start a producer for " + (role.empty() ? std::string("the login role") : role) +
+                ": " + e);
         else if (!e.empty())
             log("WARNING: role " + role + ": " + e + "; its requests get 403");
     }
@@ -125,26 +130,26 @@ int run_serve(const ServeOptions &o) {
     int rc = 0;
     std::thread drainer;
     net::signal_set signals(ioc, SIGTERM, SIGINT, SIGHUP);
-    std::function<void(const boost::system::error_code &, int)> on_signal = [&](const boost::system::error_code &ec,
-                                                                               int sig) {
-        if (ec)
-            return;
-        if (sig == SIGHUP) {
-            std::string e;
-            if (tokens && tokens->load(o.tokens, e))
-                log("SIGHUP: tokens reloaded (" + std::to_string(tokens->size()) + ")");
-            else if (tokens)
-                log("SIGHUP: tokens not reloaded, keeping the old ones: " + e);
-            signals.async_wait(on_signal);
-            return;
-        }
-        if (drainer.joinable())
-            return;
-        drainer = std::thread([&] {
-            rc = drain(gw, *server, producers, o);
-            ioc.stop();
-        });
-    };
+    std::function<void(const boost::system::error_code &, int)> on_signal =
+        [&](const boost::system::error_code &ec, int sig) {
+            if (ec)
+                return;
+            if (sig == SIGHUP) {
+                std::string e;
+                if (tokens && tokens->load(o.tokens, e))
+                    log("SIGHUP: tokens reloaded (" + std::to_string(tokens->size()) + ")");
+                else if (tokens)
+                    log("SIGHUP: tokens not reloaded, keeping the old ones: " + e);
+                signals.async_wait(on_signal);
+                return;
+            }
+            if (drainer.joinable())
+                return;
+            drainer = std::thread([&] {
+                rc = drain(gw, *server, producers, o);
+                ioc.stop();
+            });
+        };
     signals.async_wait(on_signal);
 
     std::vector<std::thread> threads;

@@ -24,7 +24,8 @@ namespace pgingest_serve {
 
 class Ticket {
   public:
-    Ticket(std::uint64_t id, std::string role, std::uint32_t rows) : id_(id), role_(std::move(role)), expected_(rows) {}
+    Ticket(std::uint64_t id, std::string role, std::uint32_t rows)
+        : id_(id), role_(std::move(role)), expected_(rows) {}
 
     std::uint64_t id() const { return id_; }
     const std::string &role() const { return role_; }
